@@ -124,6 +124,30 @@ def fit_square(image: Image.Image, size: int, fill: tuple[int, int, int] = (255,
     return canvas
 
 
+def center_crop_square(image: Image.Image, size: int) -> Image.Image:
+    """Crop the largest centred square, then resize it to ``size × size`` (bicubic)."""
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    return square.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
+def images_to_tensor(images: Sequence[Image.Image | np.ndarray], size: int = 256, fit: str = "crop") -> torch.Tensor:
+    """PIL images or ``(H, W[, C])`` uint8 arrays → uint8 ``(N, 3, size, size)``.
+
+    ``fit="crop"`` takes the centred square (photos), ``fit="pad"`` pads with white (objects on a background).
+    """
+    if fit not in ("crop", "pad"):
+        raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
+    out = []
+    for image in images:
+        pil = to_rgb(Image.fromarray(np.asarray(image)) if not isinstance(image, Image.Image) else image)
+        pil = center_crop_square(pil, size) if fit == "crop" else fit_square(pil, size)
+        out.append(torch.from_numpy(np.array(pil)).permute(2, 0, 1))
+    return torch.stack(out)
+
+
 def decode_files(
     files: Sequence[tuple[Path, int]], size: int, classes: list[str], name: str, source: str
 ) -> ImageSet:
@@ -203,6 +227,13 @@ TUXPAINT_LAYOUT = {
 }
 OPENCLIPART_LAYOUT = TUXPAINT_LAYOUT
 
+# where the Debian packages put their files (read at call time, so tests can point elsewhere)
+SYSTEM_PATHS = {
+    "tuxpaint": "/usr/share/tuxpaint/stamps",
+    "openclipart": "/usr/share/openclipart/png",
+    "fashion_mnist": "/usr/share/datasets/fashion-mnist",
+}
+
 
 def _debian_tree(name: str, local: str, system: str, layout: dict, exclude: Sequence[str], size: int) -> ImageSet:
     for root in (config.data_dir() / local, Path(system)):
@@ -216,12 +247,12 @@ def _debian_tree(name: str, local: str, system: str, layout: dict, exclude: Sequ
 def _tuxpaint(size: int) -> ImageSet:
     # photos only: the cartoon folders are drawings, "toys" holds a teddy bear, not a mammal
     return _debian_tree(
-        "tuxpaint", "tuxpaint-stamps", "/usr/share/tuxpaint/stamps", TUXPAINT_LAYOUT, ("cartoon", "toys"), size
+        "tuxpaint", "tuxpaint-stamps", SYSTEM_PATHS["tuxpaint"], TUXPAINT_LAYOUT, ("cartoon", "toys"), size
     )
 
 
 def _openclipart(size: int) -> ImageSet:
-    return _debian_tree("openclipart", "openclipart-png", "/usr/share/openclipart/png", OPENCLIPART_LAYOUT, (), size)
+    return _debian_tree("openclipart", "openclipart-png", SYSTEM_PATHS["openclipart"], OPENCLIPART_LAYOUT, (), size)
 
 
 def _digits8x8(size: int) -> ImageSet:
@@ -265,7 +296,7 @@ def _idx_set(cls_name: str, name: str, download: bool) -> ImageSet:
 
 
 def _fashion_from_debian(size: int) -> ImageSet:
-    system = Path("/usr/share/datasets/fashion-mnist")
+    system = Path(SYSTEM_PATHS["fashion_mnist"])
     if not system.is_dir():
         raise SourceUnavailable(f"{system} does not exist (Debian package dataset-fashion-mnist)")
     raw = config.data_dir() / "FashionMNIST" / "raw"

@@ -138,7 +138,7 @@ def load_hub_weights(url: str, name: str, download: bool = True) -> dict[str, to
         except Exception as err:  # URLError, socket errors, HTTP errors
             reason = f"download failed: {type(err).__name__}: {err}"
     else:
-        reason = "download not attempted"
+        reason = "this check does not download"
     raise BackboneUnavailable(
         f"{name} ImageNet weights are not in the torch hub cache ({path}) and {reason}. "
         f"Connect to the internet once, or copy {os.path.basename(url)} into {path.parent}. "
@@ -331,3 +331,17 @@ def param_groups(
     if head_params:
         groups.append({"name": "head", "params": head_params, "lr": head_lr, "weight_decay": weight_decay})
     return groups
+
+
+@torch.inference_mode()
+def predict_topk(backbone: Backbone, images: torch.Tensor, k: int = 5, image_size: int | None = None,
+                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, list[list[str]]]:
+    """Top-``k`` class probabilities ``(N, k)`` and names for uint8 images ``(N, C, H, W)``."""
+    from .features import preprocess
+
+    model = backbone.model.to(device).eval()
+    x = preprocess(images.to(device), image_size or backbone.input_size, backbone.mean, backbone.std,
+                   backbone.in_channels)
+    probs, idx = model(x).float().softmax(-1).topk(k)
+    names = backbone.labels or [str(i) for i in range(backbone.head.out_features)]
+    return probs.cpu(), [[names[i] for i in row] for row in idx.tolist()]

@@ -1,0 +1,59 @@
+# Transfer Learning Lab — `make course` runs the course, `make test` runs the tests.
+# Both create .venv, install requirements.txt and the helpers package, and the Debian data
+# packages when run as root (otherwise they print the one command to install them).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEB_PACKAGES := tuxpaint-stamps-default openclipart-png dataset-fashion-mnist
+DEB_PATHS := /usr/share/tuxpaint/stamps /usr/share/openclipart/png /usr/share/datasets/fashion-mnist
+BUILD ?= build
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup data test course lab lint format clean
+
+setup: $(STAMP) data
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+data:
+	@missing=0; for p in $(DEB_PATHS); do [ -d $$p ] || missing=1; done; \
+	if [ $$missing = 0 ]; then echo "data: Debian data packages present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES); \
+	else echo "data: some datasets are missing; install them with:"; \
+		echo "  sudo apt-get install --no-install-recommends $(DEB_PACKAGES)"; \
+		echo "  (the course still runs; lessons that need a missing dataset say so)"; fi
+
+## the tests: helpers unit tests + every notebook in notebooks/ re-run by nbval (quick profile)
+test: setup
+	TL_PROFILE=quick $(PY) -m pytest --nbval-lax --nbval-current-env -q tests notebooks
+
+## the course: execute every notebook with this machine's default profile into build/
+course: setup
+	@mkdir -p $(BUILD)/notebooks $(BUILD)/html
+	@for nb in $(NOTEBOOKS); do \
+		echo "== $$nb"; \
+		$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
+			--output-dir $(BUILD)/notebooks "$$nb" || exit 1; \
+		$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD)/html "$(BUILD)/notebooks/$$(basename $$nb)" || exit 1; \
+	done
+	@echo "executed notebooks in $(BUILD)/notebooks, HTML in $(BUILD)/html"
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check helpers tests notebooks benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format helpers tests benchmarks
+
+clean:
+	rm -rf $(BUILD) data/cache

@@ -1,0 +1,82 @@
+import random
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import config
+
+
+def test_profile_from_env(monkeypatch):
+    for name in config.PROFILES:
+        monkeypatch.setenv("TL_PROFILE", name)
+        assert config.profile() == name
+    monkeypatch.setenv("TL_PROFILE", "fast")
+    with pytest.raises(ValueError, match="quick, cpu, gpu"):
+        config.profile()
+
+
+def test_profile_default_follows_hardware(monkeypatch):
+    monkeypatch.delenv("TL_PROFILE", raising=False)
+    monkeypatch.setattr(config, "accelerator", lambda: None)
+    assert config.profile() == "cpu"
+    monkeypatch.setattr(config, "accelerator", lambda: "cuda")
+    assert config.profile() == "gpu"
+
+
+def test_by_profile(monkeypatch):
+    monkeypatch.setenv("TL_PROFILE", "cpu")
+    assert config.by_profile(quick=1, cpu=2, gpu=3) == 2
+
+
+def test_pick_device_never_fails_without_gpu(monkeypatch):
+    monkeypatch.delenv("TL_DEVICE", raising=False)
+    device = config.pick_device()
+    assert device.type in {"cuda", "mps", "cpu"}
+    if not torch.cuda.is_available():
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            assert config.pick_device("cuda").type == "cpu"
+
+
+def test_seed_everything_is_reproducible():
+    config.seed_everything(3)
+    a = (random.random(), np.random.rand(), torch.rand(3))
+    config.seed_everything(3)
+    b = (random.random(), np.random.rand(), torch.rand(3))
+    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+
+
+class _NumpyNoise(torch.utils.data.Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return np.random.rand()
+
+
+def test_dataloader_workers_are_seeded():
+    def draw():
+        g = config.seed_everything(7)
+        loader = torch.utils.data.DataLoader(_NumpyNoise(), batch_size=2, num_workers=2,
+                                             worker_init_fn=config.seed_worker, generator=g)
+        return torch.cat(list(loader))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first, second = draw(), draw()
+    assert torch.equal(first, second)
+    assert len(torch.unique(first)) > 4  # workers do not all repeat one stream
+
+
+def test_data_dir_and_cache_dir(tmp_data_dir):
+    assert config.data_dir() == tmp_data_dir
+    path = config.cache_dir("features")
+    assert path.is_dir() and path.parent.parent == tmp_data_dir
+
+
+def test_environment_printout(capsys):
+    info = config.environment()
+    assert {"torch", "profile", "device", "python"} <= set(info)
+    config.print_environment()
+    assert "torch" in capsys.readouterr().out

@@ -1,0 +1,186 @@
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import data
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def user_folder(tmp_path):
+    """Two classes with every awkward image mode, plus a corrupt and a truncated file."""
+    root = tmp_path / "photos"
+    (root / "cats").mkdir(parents=True)
+    (root / "dogs").mkdir()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(root / "cats" / "rgb.jpg")
+    Image.new("L", (30, 40), 128).save(root / "cats" / "gray.png")
+    rgba = Image.new("RGBA", (20, 20), (0, 0, 255, 0))  # fully transparent blue → white
+    rgba.save(root / "dogs" / "transparent.png")
+    pal = Image.new("P", (16, 16), 1)
+    pal.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    pal.save(root / "dogs" / "palette.png")
+    Image.new("I;16", (12, 12), 1000).save(root / "dogs" / "deep.png")
+    (root / "dogs" / "corrupt.png").write_bytes(b"not an image at all")
+    full = _png_bytes(Image.fromarray(np.random.randint(0, 255, (64, 64, 3), dtype=np.uint8)))
+    (root / "cats" / "truncated.png").write_bytes(full[: len(full) // 2])
+    (root / "cats" / "notes.txt").write_text("ignored")
+    return root
+
+
+def test_user_folder_modes_and_bad_files(user_folder):
+    with pytest.warns(UserWarning, match="skipped 2 of 7"):
+        ds = data.load_image_folder(user_folder, image_size=32)
+    assert ds.classes == ["cats", "dogs"]
+    assert ds.images.shape == (5, 3, 32, 32) and ds.images.dtype == torch.uint8
+    assert ds.counts() == {"cats": 2, "dogs": 3}
+    transparent = ds.images[ds.labels == 1][2]  # sorted: deep, palette, transparent
+    assert transparent.min() == 255, "RGBA must be composited onto white"
+    palette = ds.images[ds.labels == 1][1]
+    assert palette[1].max() == 255 and palette[0].max() == 0  # green palette entry survived
+
+
+def test_decompression_bomb_is_skipped(user_folder, monkeypatch):
+    Image.new("RGB", (200, 200)).save(user_folder / "cats" / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 200x200 = 40,000 > 2x limit
+    with pytest.warns(UserWarning, match="skipped 3 of 8"):
+        ds = data.load_image_folder(user_folder, image_size=16)
+    assert len(ds) == 5
+    with pytest.raises(data.BadImageError, match="decompression-bomb"):
+        data.decode_image(user_folder / "cats" / "huge.png")
+
+
+def test_user_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.load_image_folder(tmp_path / "nope")
+    (tmp_path / "one" / "only").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "one" / "only" / "a.png")
+    with pytest.raises(ValueError, match="at least two class subfolders"):
+        data.load_image_folder(tmp_path / "one")
+    (tmp_path / "one" / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty.*contains no images"):
+        data.load_image_folder(tmp_path / "one")
+
+
+def test_unknown_dataset_lists_known_names():
+    with pytest.raises(KeyError, match="tuxpaint.*fashion_mnist"):
+        data.load_dataset("imagenet")
+
+
+@pytest.mark.parametrize("name, package", [("tuxpaint", "tuxpaint-stamps-default"),
+                                           ("openclipart", "openclipart-png"),
+                                           ("fashion_mnist", "dataset-fashion-mnist")])
+def test_missing_dataset_names_the_package(name, package, tmp_data_dir, monkeypatch):
+    monkeypatch.setitem(data.SYSTEM_PATHS, name, str(tmp_data_dir / "not-installed"))
+    with pytest.raises(data.DatasetNotFoundError, match=f"apt-get install {package}"):
+        data.load_dataset(name, download=False)
+
+
+def _toy(n_per_class=(10, 10, 10)):
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(n_per_class)])
+    images = torch.arange(len(labels), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 4, 4).clone()
+    return data.ImageSet(images, labels, ["a", "b", "c"], "toy")
+
+
+def test_subset_per_class_balanced_and_seeded():
+    ds = _toy()
+    s0, s0b, s1 = (data.subset_per_class(ds, 4, seed=s) for s in (0, 0, 1))
+    assert s0.counts() == {"a": 4, "b": 4, "c": 4}
+    assert torch.equal(s0.images, s0b.images)
+    assert not torch.equal(s0.images, s1.images)
+
+
+def test_too_many_images_per_class_names_the_class():
+    with pytest.raises(ValueError, match="class 'b' of toy has 3 images"):
+        data.subset_per_class(_toy((10, 3, 10)), 5)
+
+
+def test_make_splits_disjoint_and_sized():
+    ds = _toy((10, 20, 30))
+    splits = data.make_splits(ds, train=2, val=0.2, test=None, seed=0)
+    ids = {k: set(v.images[:, 0, 0, 0].tolist()) for k, v in splits.items()}
+    assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
+    assert sum(map(len, ids.values())) == 60
+    assert splits["train"].counts() == {"a": 2, "b": 2, "c": 2}
+    assert splits["val"].counts() == {"a": 2, "b": 4, "c": 6}
+
+
+def test_imageset_validates():
+    with pytest.raises(ValueError, match="uint8"):
+        data.ImageSet(torch.zeros(2, 1, 4, 4), torch.zeros(2), ["a"])
+    with pytest.raises(ValueError, match="labels"):
+        data.ImageSet(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(3), ["a"])
+
+
+def test_dataset_cache_reused_and_truncated_cache_rebuilt(tmp_data_dir, monkeypatch):
+    calls = []
+    original = data.DATASETS["digits8x8"]
+
+    def counting(size):
+        calls.append(size)
+        return original.sources[0][1](size)
+
+    monkeypatch.setitem(data.DATASETS, "digits8x8",
+                        data.DatasetInfo(**{**original.__dict__, "sources": (("scikit-learn", counting),)}))
+    first = data.load_dataset("digits8x8")
+    second = data.load_dataset("digits8x8")
+    assert len(calls) == 1 and torch.equal(first.images, second.images)
+    (cache_file,) = (tmp_data_dir / "cache" / "datasets").glob("digits8x8*.pt")
+    cache_file.write_bytes(cache_file.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="unreadable cache"):
+        third = data.load_dataset("digits8x8")
+    assert len(calls) == 2 and torch.equal(first.images, third.images)
+
+
+def test_digits_always_available():
+    ds = data.load_dataset("digits8x8")
+    assert ds.images.shape == (1797, 1, 8, 8) and ds.images.max() == 255
+    assert len(ds.classes) == 10
+
+
+def test_mnist5k(require_dataset):
+    ds = require_dataset("mnist5k")
+    assert ds.images.shape == (5000, 1, 28, 28)
+
+
+def test_tuxpaint_photos_only(require_dataset):
+    ds = require_dataset("tuxpaint")
+    assert ds.classes == ["mammal", "bird", "fish", "fruit & vegetable", "flower"]
+    assert ds.images.shape[1:] == (3, 256, 256) and len(ds) > 150
+    assert min(ds.counts().values()) >= 10
+    files = data._glob_classes(data.Path(data.SYSTEM_PATHS["tuxpaint"]), data.TUXPAINT_LAYOUT, ("cartoon", "toys"))
+    assert not any("cartoon" in str(p) for p, _ in files)
+
+
+def test_openclipart_same_classes(require_dataset):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = require_dataset("openclipart")
+    assert ds.classes == list(data.TUXPAINT_LAYOUT)
+    assert len(ds) > 200
+
+
+def test_lab_split_of_fashion_mnist(require_dataset):
+    a, b = require_dataset("lab_a"), require_dataset("lab_b")
+    assert a.classes == ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat"]
+    assert b.classes == ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    assert len(a) == len(b) == 35_000
+    assert set(a.labels.unique().tolist()) == set(b.labels.unique().tolist()) == set(range(5))
+
+
+def test_images_to_tensor_crop_and_pad():
+    arr = np.zeros((30, 60, 3), dtype=np.uint8)
+    crop = data.images_to_tensor([arr], size=16, fit="crop")
+    pad = data.images_to_tensor([arr], size=16, fit="pad")
+    assert crop.shape == pad.shape == (1, 3, 16, 16)
+    assert crop.max() == 0 and pad.max() == 255  # padding is white
+    with pytest.raises(ValueError):
+        data.images_to_tensor([arr], fit="stretch")

@@ -1,0 +1,57 @@
+import math
+
+import torch
+
+from helpers import data, models, training
+
+
+def _memorise_set(n=16):
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g)
+    return data.ImageSet(images, torch.arange(n) % 4, list("abcd"), "noise")
+
+
+def test_fit_drives_loss_down_on_a_memorisable_batch():
+    ds = _memorise_set()
+    backbone = models.load_backbone("labcnn", weights=None)
+    models.replace_head(backbone, 4, seed=0)
+    history = training.fit(backbone.model, ds, training.Preprocessing.of(backbone), lr=3e-3, epochs=25,
+                           batch_size=16, val_set=ds, progress=False, device="cpu")
+    assert history["train_loss"][-1] < 0.2 * history["train_loss"][0]
+    assert history["train_accuracy"][-1] == 1.0
+    assert len(history["seconds"]) == len(history["lr"]) == 25
+    result = training.evaluate(backbone.model, ds, training.Preprocessing.of(backbone), device="cpu")
+    assert result["accuracy"] == history["val_accuracy"][-1] and math.isclose(result["loss"], history["val_loss"][-1], rel_tol=1e-5)
+
+
+def test_fit_is_reproducible_with_seed():
+    ds = _memorise_set(8)
+
+    def run():
+        torch.manual_seed(1)
+        backbone = models.load_backbone("labcnn", weights=None)
+        return training.fit(backbone.model, ds, training.Preprocessing.of(backbone), epochs=2, batch_size=4,
+                            augmentation={"scale": (0.7, 1.0), "flip": True}, seed=5, progress=False,
+                            device="cpu")["train_loss"]
+
+    assert run() == run()
+
+
+def test_warmup_cosine_schedule():
+    f = training.warmup_cosine(total_steps=100, warmup_steps=10)
+    assert f(0) == 0.1 and f(9) == 1.0
+    assert f(10) == 1.0 and abs(f(55) - 0.5) < 1e-9 and f(100) == 0.0
+    assert training.warmup_cosine(10, 0)(0) == 1.0
+
+
+def test_augment_keeps_shape_and_identity_when_trivial():
+    x = torch.rand(4, 3, 16, 16)
+    same = training.augment(x, scale=(1.0, 1.0), flip=False)
+    assert torch.allclose(same, x, atol=1e-5)
+    g = torch.Generator().manual_seed(0)
+    out = training.augment(x, scale=(0.5, 0.5), flip=True, generator=g)
+    assert out.shape == x.shape and not torch.allclose(out, x)
+
+
+def test_cpu_trains_in_fp32():
+    assert training.amp_settings(torch.device("cpu")) == (False, None)
