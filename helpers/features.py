@@ -26,9 +26,10 @@ class _StopForward(Exception):
     """Raised inside a hook once the wanted activation is captured: the rest of the net is skipped."""
 
 
-def preprocess(images: torch.Tensor, size: int, mean, std, channels: int = 3) -> torch.Tensor:
+def preprocess(images: torch.Tensor, size: int | None, mean, std, channels: int = 3) -> torch.Tensor:
     """uint8 ``(N, C, H, W)`` → float ``(N, channels, size, size)``, resized (bilinear, antialiased) and normalised.
 
+    ``size=None`` keeps the input's height and width.
     Grayscale inputs are repeated to 3 channels when ``channels == 3``; RGB inputs are averaged
     when ``channels == 1``. Works on any device; output dtype float32.
     """
@@ -37,7 +38,7 @@ def preprocess(images: torch.Tensor, size: int, mean, std, channels: int = 3) ->
         x = x.expand(-1, 3, -1, -1)
     elif x.shape[1] == 3 and channels == 1:
         x = x.mean(1, keepdim=True)
-    if x.shape[-2:] != (size, size):
+    if size is not None and x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     mean_t = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
     std_t = torch.tensor(std, device=x.device).view(1, -1, 1, 1)

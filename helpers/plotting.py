@@ -52,3 +52,31 @@ def prediction_panel(images: torch.Tensor, probs: torch.Tensor, names: Sequence[
     axes[-1, 1].set_xlabel("probability")
     fig.tight_layout()
     return fig
+
+
+def evidence_overlay(image: torch.Tensor, evidence: torch.Tensor, class_index: int, labels: Sequence[str],
+                     ax: plt.Axes | None = None) -> plt.Figure:
+    """One class's evidence map ``(num_classes, h, w)`` upsampled over uint8 ``image`` ``(3, H, W)``."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3))
+    h, w = image.shape[-2:]
+    ax.imshow(to_display(image))
+    heat = evidence[class_index].detach().float().cpu().numpy()
+    ax.imshow(heat, cmap="magma", alpha=0.55, extent=(0, w, h, 0), interpolation="bilinear")
+    ax.set_title(f"evidence for '{labels[class_index]}' (max {heat.max():.1f})", fontsize=9)
+    ax.axis("off")
+    return fig
+
+
+def heatmap(values: np.ndarray | torch.Tensor, title: str = "", ax: plt.Axes | None = None,
+            fmt: str = "{:.2f}", cmap: str = "viridis", xlabel: str = "", ylabel: str = "") -> plt.Figure:
+    """A 2-D array as an annotated heat-map."""
+    values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4, 3.4))
+    im = ax.imshow(values, cmap=cmap)
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="w")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
