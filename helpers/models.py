@@ -8,6 +8,7 @@ Every ``torch.load`` uses ``weights_only=True``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -345,3 +346,21 @@ def predict_topk(backbone: Backbone, images: torch.Tensor, k: int = 5, image_siz
     probs, idx = model(x).float().softmax(-1).topk(k)
     names = backbone.labels or [str(i) for i in range(backbone.head.out_features)]
     return probs.cpu(), [[names[i] for i in row] for row in idx.tolist()]
+
+
+def stage_weight_change(backbone: Backbone, reference: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Relative weight change per stage, ``‖w − w₀‖ / ‖w₀‖`` over the stage's parameters.
+
+    ``reference`` is a ``{name: tensor}`` copy of ``backbone.model.named_parameters()`` taken
+    before training (e.g. ``{n: p.detach().clone() for n, p in model.named_parameters()}``).
+    """
+    names = {id(p): n for n, p in backbone.model.named_parameters()}
+    change = {}
+    for stage_name, stage in backbone.stages:
+        num = den = 0.0
+        for p in stage.parameters():
+            w0 = reference[names[id(p)]].to(p.device)
+            num += float((p.detach() - w0).pow(2).sum())
+            den += float(w0.pow(2).sum())
+        change[stage_name] = math.sqrt(num) / math.sqrt(den) if den > 0 else 0.0
+    return change
