@@ -486,41 +486,54 @@ def available_datasets() -> dict[str, str]:
 # ----------------------------------------------------------------------------- subsets and splits
 
 
-def _per_class_indices(dataset: ImageSet, seed: int) -> list[torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    out = []
-    for c in range(len(dataset.classes)):
-        idx = torch.nonzero(dataset.labels == c).flatten()
-        out.append(idx[torch.randperm(len(idx), generator=generator)])
-    return out
-
-
 def subset_per_class(dataset: ImageSet, images_per_class: int, seed: int = 0) -> ImageSet:
     """A class-balanced random subset with ``images_per_class`` images of every class."""
     return make_splits(dataset, train=images_per_class, val=0, test=0, seed=seed)["train"]
 
 
-def make_splits(
-    dataset: ImageSet, *, train: int | float, val: int | float, test: int | float | None = None, seed: int = 0
-) -> dict[str, ImageSet]:
-    """Disjoint, class-balanced train/val/test splits.
+def split_indices(
+    labels: torch.Tensor, num_classes: int, *, train: int | float | None, val: int | float,
+    test: int | float | None = None, seed: int = 0, class_names: Sequence[str] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Disjoint, class-balanced index tensors ``{"train", "val", "test"}`` into ``labels`` ``(N,)``.
 
     Each size is per class: an ``int`` is a count of images, a ``float`` a fraction of that
-    class. ``test=None`` puts the rest of every class into the test split. Asking for more
-    images than a class holds raises a ValueError naming the class.
+    class. ``test=None`` puts the rest of every class into the test split; ``train=None`` (with
+    ``test`` given) puts the rest into the training split. Asking for more images than a class
+    holds raises a ValueError naming the class.
     """
+    if train is None and test is None:
+        raise ValueError("train and test cannot both be the rest (None)")
+    generator = torch.Generator().manual_seed(seed)
     parts: dict[str, list[torch.Tensor]] = {"train": [], "val": [], "test": []}
-    for c, idx in enumerate(_per_class_indices(dataset, seed)):
+    for c in range(num_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
         n = len(idx)
-        sizes = [s if isinstance(s, int) else int(round(s * n)) for s in (train, val)]
-        rest = n - sum(sizes)
-        sizes.append(rest if test is None else (test if isinstance(test, int) else int(round(test * n))))
+        count = lambda size: size if isinstance(size, int) else int(round(size * n))  # noqa: E731
+        sizes = [count(val), count(test) if test is not None else None]
+        if train is None:
+            sizes.insert(0, n - sizes[0] - sizes[1])
+        else:
+            sizes.insert(0, count(train))
+            if sizes[2] is None:
+                sizes[2] = n - sizes[0] - sizes[1]
         if min(sizes) < 0 or sum(sizes) > n:
-            raise ValueError(
-                f"class {dataset.classes[c]!r} of {dataset.name} has {n} images; "
-                f"asked for {sizes[0]} train + {sizes[1]} val + {sizes[2]} test"
-            )
+            name = class_names[c] if class_names else c
+            raise ValueError(f"class {name!r} has {n} images; asked for {sizes[0]} train + {sizes[1]} val + {sizes[2]} test")
         bounds = np.cumsum([0] + sizes)
         for key, lo, hi in zip(parts, bounds[:-1], bounds[1:]):
             parts[key].append(idx[lo:hi])
-    return {key: dataset.subset(torch.cat(v), name=f"{dataset.name}:{key}") for key, v in parts.items()}
+    return {key: torch.cat(v) for key, v in parts.items()}
+
+
+def make_splits(
+    dataset: ImageSet, *, train: int | float | None, val: int | float, test: int | float | None = None, seed: int = 0
+) -> dict[str, ImageSet]:
+    """Disjoint, class-balanced train/val/test ImageSets (sizes as in :func:`split_indices`)."""
+    try:
+        idx = split_indices(dataset.labels, len(dataset.classes), train=train, val=val, test=test, seed=seed,
+                            class_names=dataset.classes)
+    except ValueError as err:
+        raise ValueError(f"{dataset.name}: {err}") from None
+    return {key: dataset.subset(v, name=f"{dataset.name}:{key}") for key, v in idx.items()}

@@ -336,16 +336,20 @@ def param_groups(
 
 @torch.inference_mode()
 def predict_topk(backbone: Backbone, images: torch.Tensor, k: int = 5, image_size: int | None = None,
-                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, list[list[str]]]:
-    """Top-``k`` class probabilities ``(N, k)`` and names for uint8 images ``(N, C, H, W)``."""
+                 device: torch.device | str = "cpu", batch_size: int = 64) -> tuple[torch.Tensor, list[list[str]]]:
+    """Top-``k`` class probabilities ``(N, k)`` and names for uint8 images ``(N, C, H, W)``, in batches."""
     from .features import preprocess
 
     model = backbone.model.to(device).eval()
-    x = preprocess(images.to(device), image_size or backbone.input_size, backbone.mean, backbone.std,
-                   backbone.in_channels)
-    probs, idx = model(x).float().softmax(-1).topk(k)
+    probs, idx = [], []
+    for start in range(0, len(images), batch_size):
+        x = preprocess(images[start:start + batch_size].to(device), image_size or backbone.input_size,
+                       backbone.mean, backbone.std, backbone.in_channels)
+        p, i = model(x).float().softmax(-1).topk(k)
+        probs.append(p.cpu())
+        idx.append(i.cpu())
     names = backbone.labels or [str(i) for i in range(backbone.head.out_features)]
-    return probs.cpu(), [[names[i] for i in row] for row in idx.tolist()]
+    return torch.cat(probs), [[names[i] for i in row] for row in torch.cat(idx).tolist()]
 
 
 def stage_weight_change(backbone: Backbone, reference: dict[str, torch.Tensor]) -> dict[str, float]:

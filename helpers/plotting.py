@@ -80,3 +80,53 @@ def heatmap(values: np.ndarray | torch.Tensor, title: str = "", ax: plt.Axes | N
     ax.set_ylabel(ylabel)
     fig.colorbar(im, ax=ax, shrink=0.8)
     return fig
+
+
+def filter_grid(weight: torch.Tensor, ncols: int = 16, title: str = "", size: float = 0.6) -> plt.Figure:
+    """First-layer filters ``(out, 3, k, k)`` as small RGB images, each min-max scaled on its own."""
+    w = weight.detach().float().cpu()
+    lo = w.flatten(1).min(1).values.view(-1, 1, 1, 1)
+    hi = w.flatten(1).max(1).values.view(-1, 1, 1, 1)
+    w = (w - lo) / (hi - lo).clamp_min(1e-8)
+    n = len(w)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(w[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def stage_maps(maps: dict[str, torch.Tensor], channels: int = 6, size: float = 1.1) -> plt.Figure:
+    """Rows of feature maps: for each stage ``(C, h, w)``, the ``channels`` most active channels."""
+    fig, axes = plt.subplots(len(maps), channels, figsize=(channels * size, len(maps) * size), squeeze=False)
+    for row, (name, fmap) in zip(axes, maps.items()):
+        top = fmap.flatten(1).mean(1).topk(min(channels, len(fmap))).indices
+        for j, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(top):
+                ax.imshow(fmap[top[j]].float().cpu().numpy(), cmap="viridis")
+        row[0].set_ylabel(f"{name}\n{fmap.shape[-2]}×{fmap.shape[-1]}", fontsize=7, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def errorbars(summary: Sequence[dict], x: str, label: str = "", ax: plt.Axes | None = None, scale: float = 100.0,
+              ylabel: str = "test accuracy (%)", rotate: bool = False) -> plt.Figure:
+    """Means with 95 % intervals from :func:`helpers.experiments.summarise`, one point per row."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.2))
+    xs = [str(r[x]) for r in summary]
+    means = [r["mean"] * scale for r in summary]
+    cis = [0 if np.isnan(r["ci"]) else r["ci"] * scale for r in summary]
+    ax.errorbar(xs, means, yerr=cis, marker="o", capsize=3, label=label or None)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if rotate:
+        ax.tick_params(axis="x", rotation=45)
+    if label:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -99,7 +99,7 @@ def test_subset_per_class_balanced_and_seeded():
 
 
 def test_too_many_images_per_class_names_the_class():
-    with pytest.raises(ValueError, match="class 'b' of toy has 3 images"):
+    with pytest.raises(ValueError, match="toy: class .b. has 3 images"):
         data.subset_per_class(_toy((10, 3, 10)), 5)
 
 
@@ -111,6 +111,10 @@ def test_make_splits_disjoint_and_sized():
     assert sum(map(len, ids.values())) == 60
     assert splits["train"].counts() == {"a": 2, "b": 2, "c": 2}
     assert splits["val"].counts() == {"a": 2, "b": 4, "c": 6}
+    rest_train = data.make_splits(ds, train=None, val=1, test=3, seed=0)
+    assert rest_train["train"].counts() == {"a": 6, "b": 16, "c": 26}
+    with pytest.raises(ValueError, match="both"):
+        data.make_splits(ds, train=None, val=1, test=None)
 
 
 def test_imageset_validates():
