@@ -36,3 +36,40 @@ def test_probe_errors():
         probes.fit_probe(x, y, x, y, kind="tree")
     with pytest.raises(ValueError, match="two classes"):
         probes.fit_probe(x, torch.zeros(60), x, y)
+
+
+def test_torch_logistic_matches_sklearn_objective():
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _blobs(n=90, d=6, seed=3)
+    x, y = x.double().numpy(), y.numpy()
+
+    def objective(W, b, C):
+        z = x @ W.T + b
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return -C * logp[np.arange(len(x)), y].sum() + 0.5 * (W**2).sum()
+
+    for C in (0.05, 2.0):
+        sk = LogisticRegression(C=C, max_iter=5000).fit(x, y)  # both at their default tolerance, 1e-4
+        ours = probes.TorchLogistic(C=C).fit(x, y)
+        assert objective(ours.coef_, ours.intercept_, C) <= objective(sk.coef_, sk.intercept_, C) * (1 + 1e-3)
+        assert (ours.predict(x) == sk.predict(x)).mean() > 0.97
+
+
+def test_fit_probe_torch_kind():
+    xtr, ytr = _blobs(seed=0)
+    xva, yva = _blobs(seed=1)
+    result = probes.fit_probe(xtr, ytr, xva, yva, kind="logistic_torch", Cs=(0.01, 0.1, 1.0))
+    assert result.kind == "logistic_torch" and len(result.val_curve) == 3
+    assert result.accuracy(*_blobs(seed=2)) > 0.9
+
+
+def test_scaler_options():
+    xtr, ytr = _blobs(seed=0)
+    for scaler in probes.SCALERS:
+        result = probes.fit_probe(xtr * 100, ytr, *_blobs(seed=1), kind="logistic_torch", Cs=(1.0,), scaler=scaler)
+        assert len(result.pipeline) == (1 if scaler is None else 2)
+    with pytest.raises(KeyError, match="scaler"):
+        probes.make_probe("logistic", 1.0, scaler="minmax")
