@@ -38,9 +38,9 @@ def tutorial_epoch(model, images, labels, size, mean, std, device):
     s = torch.tensor(std, device=device).view(1, -1, 1, 1)
     total = 0.0
     for start in range(0, len(images), 4):
-        x = images[start:start + 4].to(device).float().div(255)
+        x = images[start : start + 4].to(device).float().div(255)
         x = (F.interpolate(x, size=(size, size), mode="bilinear", antialias=True) - m) / s
-        loss = F.cross_entropy(model(x), labels[start:start + 4].to(device))
+        loss = F.cross_entropy(model(x), labels[start : start + 4].to(device))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -61,7 +61,9 @@ def main() -> None:
     from helpers import config, data, features, models, training
 
     device = config.pick_device()
-    print(f"device: {device} {torch.cuda.get_device_name(0) if device.type == 'cuda' else ''} torch {torch.__version__}")
+    print(
+        f"device: {device} {torch.cuda.get_device_name(0) if device.type == 'cuda' else ''} torch {torch.__version__}"
+    )
     print("amp settings:", training.amp_settings(device))
     d = torch.load(args.data / "tuxpaint-128.pt", weights_only=True)
     tux = data.ImageSet(d["images"], d["labels"], list(d["classes"]), "tuxpaint-128")
@@ -74,12 +76,30 @@ def main() -> None:
         models.replace_head(backbone, 5, seed=0)
         prep = training.Preprocessing.of(backbone, size=size)
         groups = models.param_groups(backbone, head_lr=3e-3, backbone_lr=3e-4)
-        training.fit(backbone.model, big, prep, param_groups=groups, epochs=1, batch_size=128, progress=False,
-                     augmentation={"scale": (0.6, 1.0), "flip": True}, device=device)  # warm-up (cuDNN autotune)
+        training.fit(
+            backbone.model,
+            big,
+            prep,
+            param_groups=groups,
+            epochs=1,
+            batch_size=128,
+            progress=False,
+            augmentation={"scale": (0.6, 1.0), "flip": True},
+            device=device,
+        )  # warm-up (cuDNN autotune)
         sync()
         start = time.perf_counter()
-        hist = training.fit(backbone.model, big, prep, param_groups=groups, epochs=2, batch_size=128, progress=False,
-                            augmentation={"scale": (0.6, 1.0), "flip": True}, device=device)
+        hist = training.fit(
+            backbone.model,
+            big,
+            prep,
+            param_groups=groups,
+            epochs=2,
+            batch_size=128,
+            progress=False,
+            augmentation={"scale": (0.6, 1.0), "flip": True},
+            device=device,
+        )
         sync()
         ours = 2 * len(big) / (time.perf_counter() - start)
         # tutorial loop on the same images
@@ -89,23 +109,44 @@ def main() -> None:
         tutorial_epoch(base.model, big.images[:40], big.labels[:40], size, base.mean, base.std, device)
         sync()
         start = time.perf_counter()
-        tutorial_epoch(base.model, big.images[:args.tutorial_images], big.labels[:args.tutorial_images], size, base.mean, base.std, device)
+        tutorial_epoch(
+            base.model,
+            big.images[: args.tutorial_images],
+            big.labels[: args.tutorial_images],
+            size,
+            base.mean,
+            base.std,
+            device,
+        )
         sync()
         theirs = min(args.tutorial_images, len(big)) / (time.perf_counter() - start)
-        print(f"fine-tune lite0 @{size}px: fit() {ours:,.0f} img/s vs tutorial loop {theirs:,.0f} img/s "
-              f"→ {ours / theirs:.1f}×; loss {hist['train_loss'][0]:.3f} → {hist['train_loss'][-1]:.3f}")
+        print(
+            f"fine-tune lite0 @{size}px: fit() {ours:,.0f} img/s vs tutorial loop {theirs:,.0f} img/s "
+            f"→ {ours / theirs:.1f}×; loss {hist['train_loss'][0]:.3f} → {hist['train_loss'][-1]:.3f}"
+        )
 
     # 2. small-data fine-tune reaches a sensible accuracy on the GPU
     backbone = models.load_backbone("lite0")
     models.replace_head(backbone, 5, seed=0)
     prep = training.Preprocessing.of(backbone, size=128)
-    hist = training.fit(backbone.model, split["train"], prep, epochs=12, batch_size=16, warmup_epochs=1,
-                        param_groups=models.param_groups(backbone, head_lr=3e-3, backbone_lr=3e-4),
-                        augmentation={"scale": (0.6, 1.0), "flip": True}, progress=False, device=device)
+    hist = training.fit(
+        backbone.model,
+        split["train"],
+        prep,
+        epochs=12,
+        batch_size=16,
+        warmup_epochs=1,
+        param_groups=models.param_groups(backbone, head_lr=3e-3, backbone_lr=3e-4),
+        augmentation={"scale": (0.6, 1.0), "flip": True},
+        progress=False,
+        device=device,
+    )
     gpu_test = training.evaluate(backbone.model, split["test"], prep, device=device)
     cpu_test = training.evaluate(backbone.model, split["test"], prep, device="cpu")
-    print(f"Tux Paint fine-tune (12 epochs, bf16 AMP): test acc {gpu_test['accuracy']:.1%} on GPU, "
-          f"{cpu_test['accuracy']:.1%} re-evaluated in fp32 on CPU; loss {hist['train_loss'][0]:.2f} → {hist['train_loss'][-1]:.2f}")
+    print(
+        f"Tux Paint fine-tune (12 epochs, bf16 AMP): test acc {gpu_test['accuracy']:.1%} on GPU, "
+        f"{cpu_test['accuracy']:.1%} re-evaluated in fp32 on CPU; loss {hist['train_loss'][0]:.2f} → {hist['train_loss'][-1]:.2f}"
+    )
 
     # 3. fp16 + GradScaler path (GPUs without bf16)
     original = torch.cuda.is_bf16_supported
@@ -113,10 +154,13 @@ def main() -> None:
     try:
         backbone = models.load_backbone("lite0")
         models.replace_head(backbone, 5, seed=0)
-        hist = training.fit(backbone.model, split["train"], prep, epochs=4, batch_size=16, lr=1e-3, progress=False,
-                            device=device)
-        print(f"fp16 + GradScaler path: amp {training.amp_settings(device)}, loss {hist['train_loss'][0]:.2f} → "
-              f"{hist['train_loss'][-1]:.2f}, finite: {all(map(lambda v: v == v, hist['train_loss']))}")
+        hist = training.fit(
+            backbone.model, split["train"], prep, epochs=4, batch_size=16, lr=1e-3, progress=False, device=device
+        )
+        print(
+            f"fp16 + GradScaler path: amp {training.amp_settings(device)}, loss {hist['train_loss'][0]:.2f} → "
+            f"{hist['train_loss'][-1]:.2f}, finite: {all(map(lambda v: v == v, hist['train_loss']))}"
+        )
     finally:
         torch.cuda.is_bf16_supported = original
 
@@ -125,11 +169,23 @@ def main() -> None:
     models.replace_head(backbone, 5, seed=0)
     models.freeze_stages(backbone, trainable_stages=2)
     ref = {k: v.clone() for k, v in backbone.model.state_dict().items()}
-    training.fit(backbone.model, split["train"], prep, epochs=2, batch_size=16, bn_policy="frozen", progress=False,
-                 param_groups=models.param_groups(backbone, head_lr=1e-2, backbone_lr=1e-3), device=device)
+    training.fit(
+        backbone.model,
+        split["train"],
+        prep,
+        epochs=2,
+        batch_size=16,
+        bn_policy="frozen",
+        progress=False,
+        param_groups=models.param_groups(backbone, head_lr=1e-2, backbone_lr=1e-3),
+        device=device,
+    )
     after = backbone.model.state_dict()
-    moved = [k for k in ref if not torch.equal(ref[k], after[k].cpu()) and not k.startswith(
-        ("blocks.6", "conv_head", "classifier"))]
+    moved = [
+        k
+        for k in ref
+        if not torch.equal(ref[k], after[k].cpu()) and not k.startswith(("blocks.6", "conv_head", "classifier"))
+    ]
     print(f"frozen BN policy: {len(moved)} frozen tensors moved (expect 0)")
 
     # 5. feature extraction: bf16 autocast vs fp32, throughput

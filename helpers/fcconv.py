@@ -83,7 +83,7 @@ def crops(images: torch.Tensor, size: int, stride: int) -> tuple[torch.Tensor, l
     """All ``size × size`` crops at ``stride``: ``(N·rows·cols, C, size, size)`` and the (top, left) of each."""
     _, _, h, w = images.shape
     positions = [(top, left) for top in range(0, h - size + 1, stride) for left in range(0, w - size + 1, stride)]
-    batch = torch.stack([images[:, :, t:t + size, l:l + size] for t, l in positions], dim=1)
+    batch = torch.stack([images[:, :, top : top + size, left : left + size] for top, left in positions], dim=1)
     return batch.flatten(0, 1), positions
 
 

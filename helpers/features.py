@@ -66,12 +66,16 @@ def _capture(backbone: Backbone, layer: str, relu: bool):
     if layer == "penultimate":
         module = backbone.code_activation
         if relu:
+
             def hook(mod, inp, out):
                 store["x"] = out
+
             handle = module.register_forward_hook(hook)
         else:
+
             def hook(mod, inp):  # the input of the ReLU is the pre-ReLU code (clone: the ReLU may be in place)
                 store["x"] = inp[0].clone()
+
             handle = module.register_forward_pre_hook(hook)
     else:
         stages = dict(backbone.stages)
@@ -90,8 +94,14 @@ def _capture(backbone: Backbone, layer: str, relu: bool):
 
 @torch.inference_mode()
 def compute_features(
-    backbone: Backbone, dataset: ImageSet, *, layer: str = "penultimate", relu: bool = True,
-    image_size: int | None = None, batch_size: int = 128, device: torch.device | str | None = None,
+    backbone: Backbone,
+    dataset: ImageSet,
+    *,
+    layer: str = "penultimate",
+    relu: bool = True,
+    image_size: int | None = None,
+    batch_size: int = 128,
+    device: torch.device | str | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
     """Run the frozen backbone once over ``dataset``: float32 ``(N, D)`` pooled features (no cache)."""
@@ -107,7 +117,7 @@ def compute_features(
     chunks = []
     try:
         for start in tqdm(range(0, len(dataset), batch_size), desc=f"{backbone.name}:{layer}", disable=not progress):
-            batch = dataset.images[start:start + batch_size].to(device, non_blocking=True)
+            batch = dataset.images[start : start + batch_size].to(device, non_blocking=True)
             x = preprocess(batch, size, backbone.mean, backbone.std, backbone.in_channels)
             if conv:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -134,17 +144,31 @@ def dataset_fingerprint(dataset: ImageSet) -> str:
 def cache_key(backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, image_size: int) -> str:
     """Cache file stem for these features: readable prefix + hash of everything that changes them."""
     spec = {
-        "backbone": backbone.name, "weights": backbone.weights, "layer": layer, "relu": relu,
-        "size": image_size, "mean": backbone.mean, "std": backbone.std, "data": dataset_fingerprint(dataset),
+        "backbone": backbone.name,
+        "weights": backbone.weights,
+        "layer": layer,
+        "relu": relu,
+        "size": image_size,
+        "mean": backbone.mean,
+        "std": backbone.std,
+        "data": dataset_fingerprint(dataset),
     }
     digest = hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=10).hexdigest()
     return f"{backbone.name}-{layer}-{'relu' if relu else 'prerelu'}-{image_size}px-{digest}"
 
 
 def extract_features(
-    backbone: Backbone, dataset: ImageSet, *, layer: str = "penultimate", relu: bool = True,
-    image_size: int | None = None, batch_size: int = 128, device: torch.device | str | None = None,
-    cache: bool = True, cache_dir: Path | None = None, progress: bool = False,
+    backbone: Backbone,
+    dataset: ImageSet,
+    *,
+    layer: str = "penultimate",
+    relu: bool = True,
+    image_size: int | None = None,
+    batch_size: int = 128,
+    device: torch.device | str | None = None,
+    cache: bool = True,
+    cache_dir: Path | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Pooled features float32 ``(N, D)`` of ``dataset`` at ``layer``, computed once and cached on disk.
 
@@ -153,8 +177,16 @@ def extract_features(
     """
     size = image_size or backbone.input_size
     if not cache:
-        return compute_features(backbone, dataset, layer=layer, relu=relu, image_size=size,
-                                batch_size=batch_size, device=device, progress=progress)
+        return compute_features(
+            backbone,
+            dataset,
+            layer=layer,
+            relu=relu,
+            image_size=size,
+            batch_size=batch_size,
+            device=device,
+            progress=progress,
+        )
     path = (cache_dir or config.cache_dir("features")) / f"{cache_key(backbone, dataset, layer, relu, size)}.pt"
     if path.exists():
         try:
@@ -163,8 +195,18 @@ def extract_features(
                 return feats
             warnings.warn(f"feature cache {path.name} does not match the dataset; rebuilding it", stacklevel=2)
         except Exception as err:
-            warnings.warn(f"feature cache {path.name} is unreadable ({type(err).__name__}); rebuilding it", stacklevel=2)
-    feats = compute_features(backbone, dataset, layer=layer, relu=relu, image_size=size,
-                             batch_size=batch_size, device=device, progress=progress)
+            warnings.warn(
+                f"feature cache {path.name} is unreadable ({type(err).__name__}); rebuilding it", stacklevel=2
+            )
+    feats = compute_features(
+        backbone,
+        dataset,
+        layer=layer,
+        relu=relu,
+        image_size=size,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+    )
     save_atomic(feats, path)
     return feats

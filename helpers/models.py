@@ -111,15 +111,26 @@ def _lite0(weights: str | None) -> Backbone:
         mapped = {}
         for (src_name, tensor), (dst_name, expected) in zip(source.items(), target.items()):
             if tensor.shape != expected.shape:
-                raise RuntimeError(f"lite0: {src_name} {tuple(tensor.shape)} does not fit {dst_name} {tuple(expected.shape)}")
+                raise RuntimeError(
+                    f"lite0: {src_name} {tuple(tensor.shape)} does not fit {dst_name} {tuple(expected.shape)}"
+                )
             mapped[dst_name] = tensor
         model.load_state_dict(mapped)
     stages = [("stem", nn.Sequential(model.conv_stem, model.bn1))]
     stages += [(f"block{i}", block) for i, block in enumerate(model.blocks)]
     stages.append(("head_conv", nn.Sequential(model.conv_head, model.bn2)))
     return Backbone(
-        "lite0", model, stages, "classifier", model.bn2.act, model.num_features, (0.5,) * 3, (0.5,) * 3,
-        224, weights or "random", labels=imagenet_labels(),
+        "lite0",
+        model,
+        stages,
+        "classifier",
+        model.bn2.act,
+        model.num_features,
+        (0.5,) * 3,
+        (0.5,) * 3,
+        224,
+        weights or "random",
+        labels=imagenet_labels(),
     )
 
 
@@ -156,8 +167,17 @@ def _resnet18(weights: str | None, download: bool = True) -> Backbone:
     stages = [("stem", nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool))]
     stages += [(f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)]
     return Backbone(
-        "resnet18", model, stages, "fc", model.layer4[-1].relu, 512, IMAGENET_MEAN, IMAGENET_STD, 224,
-        weights or "random", labels=imagenet_labels(),
+        "resnet18",
+        model,
+        stages,
+        "fc",
+        model.layer4[-1].relu,
+        512,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        224,
+        weights or "random",
+        labels=imagenet_labels(),
     )
 
 
@@ -169,12 +189,26 @@ def _alexnet(weights: str | None, download: bool = True) -> Backbone:
         model.load_state_dict(load_hub_weights(AlexNet_Weights.IMAGENET1K_V1.url, "alexnet", download))
     f, c = model.features, model.classifier
     stages = [
-        ("conv1", f[0:3]), ("conv2", f[3:6]), ("conv3", f[6:8]), ("conv4", f[8:10]), ("conv5", f[10:13]),
-        ("fc6", nn.Sequential(model.avgpool, nn.Flatten(), *c[0:3])), ("fc7", c[3:6]),
+        ("conv1", f[0:3]),
+        ("conv2", f[3:6]),
+        ("conv3", f[6:8]),
+        ("conv4", f[8:10]),
+        ("conv5", f[10:13]),
+        ("fc6", nn.Sequential(model.avgpool, nn.Flatten(), *c[0:3])),
+        ("fc7", c[3:6]),
     ]
     return Backbone(
-        "alexnet", model, stages, "classifier.6", c[5], 4096, IMAGENET_MEAN, IMAGENET_STD, 224,
-        weights or "random", labels=imagenet_labels(),
+        "alexnet",
+        model,
+        stages,
+        "classifier.6",
+        c[5],
+        4096,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        224,
+        weights or "random",
+        labels=imagenet_labels(),
     )
 
 
@@ -211,8 +245,17 @@ def _labcnn(weights: str | None, num_classes: int = 5) -> Backbone:
         model.load_state_dict(state)
     stages = [(f"conv{i + 1}", stage) for i, stage in enumerate(model.stages)]
     return Backbone(
-        "labcnn", model, stages, "fc", model.stages[-1][2], model.fc.in_features, (0.5,), (0.5,), 28,
-        str(weights or "random"), in_channels=1,
+        "labcnn",
+        model,
+        stages,
+        "fc",
+        model.stages[-1][2],
+        model.fc.in_features,
+        (0.5,),
+        (0.5,),
+        28,
+        str(weights or "random"),
+        in_channels=1,
     )
 
 
@@ -276,7 +319,7 @@ def freeze_stages(backbone: Backbone, trainable_stages: int | Iterable[str] = 0,
     if isinstance(trainable_stages, int):
         if not 0 <= trainable_stages <= len(names):
             raise ValueError(f"trainable_stages must be in 0..{len(names)} for {backbone.name}")
-        train = set(names[len(names) - trainable_stages:])
+        train = set(names[len(names) - trainable_stages :])
     else:
         train = set(trainable_stages)
         if unknown := train - set(names):
@@ -312,7 +355,10 @@ def apply_bn_policy(model: nn.Module, policy: str) -> None:
 
 
 def param_groups(
-    backbone: Backbone, head_lr: float, backbone_lr: float | None = None, stage_lrs: dict[str, float] | None = None,
+    backbone: Backbone,
+    head_lr: float,
+    backbone_lr: float | None = None,
+    stage_lrs: dict[str, float] | None = None,
     weight_decay: float = 0.0,
 ) -> list[dict]:
     """Optimizer parameter groups: the head at ``head_lr``, each stage at ``stage_lrs[name]`` or ``backbone_lr``.
@@ -335,16 +381,27 @@ def param_groups(
 
 
 @torch.inference_mode()
-def predict_topk(backbone: Backbone, images: torch.Tensor, k: int = 5, image_size: int | None = None,
-                 device: torch.device | str = "cpu", batch_size: int = 64) -> tuple[torch.Tensor, list[list[str]]]:
+def predict_topk(
+    backbone: Backbone,
+    images: torch.Tensor,
+    k: int = 5,
+    image_size: int | None = None,
+    device: torch.device | str = "cpu",
+    batch_size: int = 64,
+) -> tuple[torch.Tensor, list[list[str]]]:
     """Top-``k`` class probabilities ``(N, k)`` and names for uint8 images ``(N, C, H, W)``, in batches."""
     from .features import preprocess
 
     model = backbone.model.to(device).eval()
     probs, idx = [], []
     for start in range(0, len(images), batch_size):
-        x = preprocess(images[start:start + batch_size].to(device), image_size or backbone.input_size,
-                       backbone.mean, backbone.std, backbone.in_channels)
+        x = preprocess(
+            images[start : start + batch_size].to(device),
+            image_size or backbone.input_size,
+            backbone.mean,
+            backbone.std,
+            backbone.in_channels,
+        )
         p, i = model(x).float().softmax(-1).topk(k)
         probs.append(p.cpu())
         idx.append(i.cpu())

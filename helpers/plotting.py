@@ -17,8 +17,9 @@ def to_display(image: torch.Tensor) -> np.ndarray:
     return arr.permute(1, 2, 0).numpy()
 
 
-def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 6,
-               size: float = 1.8) -> plt.Figure:
+def image_grid(
+    images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 6, size: float = 1.8
+) -> plt.Figure:
     """Show uint8 images ``(N, C, H, W)`` in a grid with optional titles."""
     n = len(images)
     nrows = max(1, -(-n // ncols))
@@ -33,12 +34,18 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, ncols:
     return fig
 
 
-def prediction_panel(images: torch.Tensor, probs: torch.Tensor, names: Sequence[Sequence[str]],
-                     truth: Sequence[str] | None = None, size: float = 2.2) -> plt.Figure:
+def prediction_panel(
+    images: torch.Tensor,
+    probs: torch.Tensor,
+    names: Sequence[Sequence[str]],
+    truth: Sequence[str] | None = None,
+    size: float = 2.2,
+) -> plt.Figure:
     """One row per image: the image, then a bar chart of its top-k classes (``probs`` ``(N, k)``)."""
     n, k = probs.shape
-    fig, axes = plt.subplots(n, 2, figsize=(2.6 * size, n * size * 0.8), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.6]})
+    fig, axes = plt.subplots(
+        n, 2, figsize=(2.6 * size, n * size * 0.8), squeeze=False, gridspec_kw={"width_ratios": [1, 1.6]}
+    )
     for i in range(n):
         axes[i, 0].imshow(to_display(images[i]))
         axes[i, 0].axis("off")
@@ -54,8 +61,9 @@ def prediction_panel(images: torch.Tensor, probs: torch.Tensor, names: Sequence[
     return fig
 
 
-def evidence_overlay(image: torch.Tensor, evidence: torch.Tensor, class_index: int, labels: Sequence[str],
-                     ax: plt.Axes | None = None) -> plt.Figure:
+def evidence_overlay(
+    image: torch.Tensor, evidence: torch.Tensor, class_index: int, labels: Sequence[str], ax: plt.Axes | None = None
+) -> plt.Figure:
     """One class's evidence map ``(num_classes, h, w)`` upsampled over uint8 ``image`` ``(3, H, W)``."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3))
     h, w = image.shape[-2:]
@@ -67,8 +75,15 @@ def evidence_overlay(image: torch.Tensor, evidence: torch.Tensor, class_index: i
     return fig
 
 
-def heatmap(values: np.ndarray | torch.Tensor, title: str = "", ax: plt.Axes | None = None,
-            fmt: str = "{:.2f}", cmap: str = "viridis", xlabel: str = "", ylabel: str = "") -> plt.Figure:
+def heatmap(
+    values: np.ndarray | torch.Tensor,
+    title: str = "",
+    ax: plt.Axes | None = None,
+    fmt: str = "{:.2f}",
+    cmap: str = "viridis",
+    xlabel: str = "",
+    ylabel: str = "",
+) -> plt.Figure:
     """A 2-D array as an annotated heat-map."""
     values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4, 3.4))
@@ -114,8 +129,15 @@ def stage_maps(maps: dict[str, torch.Tensor], channels: int = 6, size: float = 1
     return fig
 
 
-def errorbars(summary: Sequence[dict], x: str, label: str = "", ax: plt.Axes | None = None, scale: float = 100.0,
-              ylabel: str = "test accuracy (%)", rotate: bool = False) -> plt.Figure:
+def errorbars(
+    summary: Sequence[dict],
+    x: str,
+    label: str = "",
+    ax: plt.Axes | None = None,
+    scale: float = 100.0,
+    ylabel: str = "test accuracy (%)",
+    rotate: bool = False,
+) -> plt.Figure:
     """Means with 95 % intervals from :func:`helpers.experiments.summarise`, one point per row."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.2))
     xs = [str(r[x]) for r in summary]

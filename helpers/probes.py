@@ -48,8 +48,15 @@ class TorchLogistic(ClassifierMixin, BaseEstimator):
         else:
             w0, b0 = torch.zeros(k, d, dtype=X.dtype), torch.zeros(k, dtype=X.dtype)
         w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
-        opt = torch.optim.LBFGS([w, b], lr=1, max_iter=self.max_iter, tolerance_grad=self.tol,
-                                tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            [w, b],
+            lr=1,
+            max_iter=self.max_iter,
+            tolerance_grad=self.tol,
+            tolerance_change=1e-12,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+        )
         penalty = 1.0 / (2 * self.C * n)
 
         def closure():
@@ -116,8 +123,15 @@ def make_probe(kind: str, C: float, seed: int = 0, max_iter: int = 2000, scaler:
 
 
 def fit_probe(
-    train_features, train_labels, val_features, val_labels, *, kind: str = "logistic",
-    Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0), seed: int = 0, scaler: str | None = "standard",
+    train_features,
+    train_labels,
+    val_features,
+    val_labels,
+    *,
+    kind: str = "logistic",
+    Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0),
+    seed: int = 0,
+    scaler: str | None = "standard",
 ) -> ProbeResult:
     """Fit a linear probe for each ``C`` in ``Cs``; keep the one with the best validation accuracy.
 

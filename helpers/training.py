@@ -40,8 +40,13 @@ class Preprocessing:
         return preprocess(images, self.size, self.mean, self.std, self.channels)
 
 
-def augment(x: torch.Tensor, *, scale: tuple[float, float] = (0.6, 1.0), flip: bool = True,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def augment(
+    x: torch.Tensor,
+    *,
+    scale: tuple[float, float] = (0.6, 1.0),
+    flip: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Batched random-resized-crop (square, area fraction in ``scale``) and horizontal flip, on x's device.
 
     ``x`` float ``(N, C, H, W)`` → same shape. One ``grid_sample`` call for the whole batch.
@@ -82,7 +87,7 @@ def _batches(n: int, batch_size: int, shuffle: bool, generator: torch.Generator 
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]
 
 
 def _on_device(dataset: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,8 +99,14 @@ def _on_device(dataset: ImageSet, device: torch.device) -> tuple[torch.Tensor, t
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: ImageSet, prep: Preprocessing, *, batch_size: int = 256,
-             device: torch.device | str | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    dataset: ImageSet,
+    prep: Preprocessing,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
     """Mean cross-entropy ``loss`` and ``accuracy`` of ``model`` on ``dataset`` (model left in eval mode)."""
     device = torch.device(device) if device is not None else config.pick_device()
     model.to(device).eval()
@@ -115,11 +126,25 @@ def evaluate(model: nn.Module, dataset: ImageSet, prep: Preprocessing, *, batch_
 
 
 def fit(
-    model: nn.Module, train_set: ImageSet, prep: Preprocessing, *, param_groups: list[dict] | None = None,
-    lr: float = 1e-3, epochs: int = 5, batch_size: int = 64, optimizer: str = "adamw", weight_decay: float = 0.0,
-    warmup_epochs: float = 0.0, bn_policy: str = "train", augmentation: dict | None = None,
-    val_set: ImageSet | None = None, device: torch.device | str | None = None, seed: int = 0,
-    channels_last: bool = True, progress: bool = True, label_smoothing: float = 0.0,
+    model: nn.Module,
+    train_set: ImageSet,
+    prep: Preprocessing,
+    *,
+    param_groups: list[dict] | None = None,
+    lr: float = 1e-3,
+    epochs: int = 5,
+    batch_size: int = 64,
+    optimizer: str = "adamw",
+    weight_decay: float = 0.0,
+    warmup_epochs: float = 0.0,
+    bn_policy: str = "train",
+    augmentation: dict | None = None,
+    val_set: ImageSet | None = None,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    channels_last: bool = True,
+    progress: bool = True,
+    label_smoothing: float = 0.0,
 ) -> dict[str, list[float]]:
     """Train ``model`` on ``train_set``; return the history ``{"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}`` per epoch.
 
@@ -143,12 +168,14 @@ def fit(
     opt = opt_cls(groups, lr=lr, **opt_kwargs)
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, warmup_cosine(epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch)))
+        opt, warmup_cosine(epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch))
+    )
     enabled, dtype = amp_settings(device)
     scaler = torch.amp.GradScaler(device.type, enabled=enabled and dtype == torch.float16)
     images, labels = _on_device(train_set, device)
-    history: dict[str, list[float]] = {k: [] for k in
-                                       ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")}
+    history: dict[str, list[float]] = {
+        k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+    }
     bar = tqdm(range(epochs), desc="epochs", disable=not progress)
     for _ in bar:
         start = time.perf_counter()
@@ -182,7 +209,9 @@ def fit(
             history["val_loss"].append(val["loss"])
             history["val_accuracy"].append(val["accuracy"])
         history["seconds"].append(time.perf_counter() - start)
-        bar.set_postfix(loss=f"{history['train_loss'][-1]:.3f}",
-                        val_acc=f"{history['val_accuracy'][-1]:.3f}" if val_set is not None else "-")
+        bar.set_postfix(
+            loss=f"{history['train_loss'][-1]:.3f}",
+            val_acc=f"{history['val_accuracy'][-1]:.3f}" if val_set is not None else "-",
+        )
     model.eval()
     return history

@@ -58,8 +58,9 @@ class _NumpyNoise(torch.utils.data.Dataset):
 def test_dataloader_workers_are_seeded():
     def draw():
         g = config.seed_everything(7)
-        loader = torch.utils.data.DataLoader(_NumpyNoise(), batch_size=2, num_workers=2,
-                                             worker_init_fn=config.seed_worker, generator=g)
+        loader = torch.utils.data.DataLoader(
+            _NumpyNoise(), batch_size=2, num_workers=2, worker_init_fn=config.seed_worker, generator=g
+        )
         return torch.cat(list(loader))
 
     with warnings.catch_warnings():

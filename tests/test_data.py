@@ -1,5 +1,7 @@
 import io
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,9 +77,14 @@ def test_unknown_dataset_lists_known_names():
         data.load_dataset("imagenet")
 
 
-@pytest.mark.parametrize("name, package", [("tuxpaint", "tuxpaint-stamps-default"),
-                                           ("openclipart", "openclipart-png"),
-                                           ("fashion_mnist", "dataset-fashion-mnist")])
+@pytest.mark.parametrize(
+    "name, package",
+    [
+        ("tuxpaint", "tuxpaint-stamps-default"),
+        ("openclipart", "openclipart-png"),
+        ("fashion_mnist", "dataset-fashion-mnist"),
+    ],
+)
 def test_missing_dataset_names_the_package(name, package, tmp_data_dir, monkeypatch):
     monkeypatch.setitem(data.SYSTEM_PATHS, name, str(tmp_data_dir / "not-installed"))
     with pytest.raises(data.DatasetNotFoundError, match=f"apt-get install {package}"):
@@ -132,8 +139,9 @@ def test_dataset_cache_reused_and_truncated_cache_rebuilt(tmp_data_dir, monkeypa
         calls.append(size)
         return original.sources[0][1](size)
 
-    monkeypatch.setitem(data.DATASETS, "digits8x8",
-                        data.DatasetInfo(**{**original.__dict__, "sources": (("scikit-learn", counting),)}))
+    monkeypatch.setitem(
+        data.DATASETS, "digits8x8", data.DatasetInfo(**{**original.__dict__, "sources": (("scikit-learn", counting),)})
+    )
     first = data.load_dataset("digits8x8")
     second = data.load_dataset("digits8x8")
     assert len(calls) == 1 and torch.equal(first.images, second.images)
@@ -188,3 +196,26 @@ def test_images_to_tensor_crop_and_pad():
     assert crop.max() == 0 and pad.max() == 255  # padding is white
     with pytest.raises(ValueError):
         data.images_to_tensor([arr], fit="stretch")
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_online_extras_explain_themselves_offline(name, tmp_data_dir):
+    with pytest.raises(data.DatasetNotFoundError, match="connect to the internet"):
+        data.load_dataset(name, download=False)
+
+
+def test_fashion_mnist_from_debian_becomes_torchvision_files(tmp_data_dir, monkeypatch):
+    if not Path(data.SYSTEM_PATHS["fashion_mnist"]).is_dir():
+        if os.environ.get("TL_REQUIRE_DATA") == "1":
+            pytest.fail("dataset-fashion-mnist is not installed")
+        pytest.skip("dataset-fashion-mnist is not installed")
+    ds = data.load_dataset("fashion_mnist", download=False)
+    raw = tmp_data_dir / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == [
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+    ]
+    assert ds.images.shape == (70_000, 1, 28, 28) and ds.source.endswith("raw")
+    assert not list(raw.glob("*.tmp*")) and not list(raw.glob("tmp*"))

@@ -16,7 +16,12 @@ def test_preprocess_shapes_and_range():
     out = features.preprocess(x, 4, (0.5,) * 3, (0.5,) * 3, channels=3)
     assert out.shape == (1, 3, 4, 4) and out.dtype == torch.float32
     assert out.min() >= -1 and out.max() <= 1
-    assert features.preprocess(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), 8, (0.5,), (0.5,), channels=1).shape == (2, 1, 8, 8)
+    assert features.preprocess(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), 8, (0.5,), (0.5,), channels=1).shape == (
+        2,
+        1,
+        8,
+        8,
+    )
 
 
 def test_stage_and_penultimate_widths(lite0, tiny):

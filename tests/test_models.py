@@ -116,8 +116,17 @@ def _one_step(policy: str):
     images = torch.randint(0, 255, (16, 1, 28, 28), dtype=torch.uint8)
     ds = data.ImageSet(images, torch.arange(16) % 5, list("abcde"))
     groups = models.param_groups(backbone, head_lr=0.1, backbone_lr=0.01)
-    training.fit(backbone.model, ds, training.Preprocessing.of(backbone), param_groups=groups, epochs=1,
-                 batch_size=16, bn_policy=policy, progress=False, device="cpu")
+    training.fit(
+        backbone.model,
+        ds,
+        training.Preprocessing.of(backbone),
+        param_groups=groups,
+        epochs=1,
+        batch_size=16,
+        bn_policy=policy,
+        progress=False,
+        device="cpu",
+    )
     return backbone, _changed(before, backbone.model)
 
 
@@ -159,7 +168,7 @@ def torch_load_calls(text: str) -> list[str]:
         while depth and i < len(text):
             depth += {"(": 1, ")": -1}.get(text[i], 0)
             i += 1
-        calls.append(text[match.start():i])
+        calls.append(text[match.start() : i])
     return calls
 
 

@@ -46,7 +46,14 @@ def test_header(path):
     text = _source(first)
     assert first["cell_type"] == "markdown"
     assert text.startswith(f"# {path.name[:2]} · "), "title must start with '# NN · '"
-    for needed in ("colab-badge.svg", path.name, "**Goal.**", "**You will learn**", "**Prerequisites.**", "**Runtime**"):
+    for needed in (
+        "colab-badge.svg",
+        path.name,
+        "**Goal.**",
+        "**You will learn**",
+        "**Prerequisites.**",
+        "**Runtime**",
+    ):
         assert needed in text, f"{path.name}: header lacks {needed!r}"
 
 
@@ -57,7 +64,9 @@ def test_one_configuration_cell(path):
     assert len(config_cells) == 1, f"{path.name}: expected exactly one '# Configuration' cell"
     for src in code:
         if src is not config_cells[0]:
-            assert "by_profile(" not in src and "config.profile()" not in src, "profile knobs belong in the configuration cell"
+            assert "by_profile(" not in src and "config.profile()" not in src, (
+                "profile knobs belong in the configuration cell"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -15,13 +15,24 @@ def test_fit_drives_loss_down_on_a_memorisable_batch():
     ds = _memorise_set()
     backbone = models.load_backbone("labcnn", weights=None)
     models.replace_head(backbone, 4, seed=0)
-    history = training.fit(backbone.model, ds, training.Preprocessing.of(backbone), lr=3e-3, epochs=25,
-                           batch_size=16, val_set=ds, progress=False, device="cpu")
+    history = training.fit(
+        backbone.model,
+        ds,
+        training.Preprocessing.of(backbone),
+        lr=3e-3,
+        epochs=25,
+        batch_size=16,
+        val_set=ds,
+        progress=False,
+        device="cpu",
+    )
     assert history["train_loss"][-1] < 0.2 * history["train_loss"][0]
     assert history["train_accuracy"][-1] == 1.0
     assert len(history["seconds"]) == len(history["lr"]) == 25
     result = training.evaluate(backbone.model, ds, training.Preprocessing.of(backbone), device="cpu")
-    assert result["accuracy"] == history["val_accuracy"][-1] and math.isclose(result["loss"], history["val_loss"][-1], rel_tol=1e-5)
+    assert result["accuracy"] == history["val_accuracy"][-1] and math.isclose(
+        result["loss"], history["val_loss"][-1], rel_tol=1e-5
+    )
 
 
 def test_fit_is_reproducible_with_seed():
@@ -30,9 +41,17 @@ def test_fit_is_reproducible_with_seed():
     def run():
         torch.manual_seed(1)
         backbone = models.load_backbone("labcnn", weights=None)
-        return training.fit(backbone.model, ds, training.Preprocessing.of(backbone), epochs=2, batch_size=4,
-                            augmentation={"scale": (0.7, 1.0), "flip": True}, seed=5, progress=False,
-                            device="cpu")["train_loss"]
+        return training.fit(
+            backbone.model,
+            ds,
+            training.Preprocessing.of(backbone),
+            epochs=2,
+            batch_size=4,
+            augmentation={"scale": (0.7, 1.0), "flip": True},
+            seed=5,
+            progress=False,
+            device="cpu",
+        )["train_loss"]
 
     assert run() == run()
 
