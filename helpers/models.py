@@ -387,7 +387,7 @@ def predict_topk(
     k: int = 5,
     image_size: int | None = None,
     device: torch.device | str = "cpu",
-    batch_size: int = 64,
+    batch_size: int = 32,
 ) -> tuple[torch.Tensor, list[list[str]]]:
     """Top-``k`` class probabilities ``(N, k)`` and names for uint8 images ``(N, C, H, W)``, in batches."""
     from .features import preprocess
