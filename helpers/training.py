@@ -39,6 +39,19 @@ class Preprocessing:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return preprocess(images, self.size, self.mean, self.std, self.channels)
 
+    def augmented(self, images: torch.Tensor, generator: torch.Generator | None = None, **augmentation) -> torch.Tensor:
+        """Like ``__call__`` with :func:`augment` fused in: uint8 ``(N, C, H, W)`` → float ``(N, channels, size, size)``.
+
+        The random crop is resampled straight from the stored images to ``size`` (one interpolation
+        instead of resize-then-crop), then normalised.
+        """
+        k = self.channels
+        x = preprocess(images, None, (0.0,) * k, (1.0,) * k, k)  # float in [0, 1], channels adapted
+        x = augment(x, out_size=self.size, generator=generator, **augmentation)
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        return (x - mean) / std
+
 
 def augment(
     x: torch.Tensor,
@@ -46,10 +59,12 @@ def augment(
     scale: tuple[float, float] = (0.6, 1.0),
     flip: bool = True,
     generator: torch.Generator | None = None,
+    out_size: int | None = None,
 ) -> torch.Tensor:
     """Batched random-resized-crop (square, area fraction in ``scale``) and horizontal flip, on x's device.
 
-    ``x`` float ``(N, C, H, W)`` → same shape. One ``grid_sample`` call for the whole batch.
+    ``x`` float ``(N, C, H, W)`` → ``(N, C, out_size, out_size)`` (same size when ``out_size`` is
+    None). One ``grid_sample`` call for the whole batch.
     """
     n = x.shape[0]
     rand = torch.rand(n, 4, device="cpu", generator=generator).to(x.device)
@@ -60,7 +75,8 @@ def augment(
     sx = torch.where(mirrored, -side, side)
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, tx, side, ty
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    shape = list(x.shape) if out_size is None else [n, x.shape[1], out_size, out_size]
+    grid = F.affine_grid(theta, shape, align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
@@ -186,9 +202,10 @@ def fit(
         history["lr"].append(opt.param_groups[-1]["lr"])
         for idx in _batches(len(train_set), batch_size, True, generator):
             idx = idx.to(device, non_blocking=True)
-            x = prep(images[idx])
             if augmentation is not None:
-                x = augment(x, generator=generator, **augmentation)
+                x = prep.augmented(images[idx], generator=generator, **augmentation)
+            else:
+                x = prep(images[idx])
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = labels[idx]

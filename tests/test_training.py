@@ -74,3 +74,12 @@ def test_augment_keeps_shape_and_identity_when_trivial():
 
 def test_cpu_trains_in_fp32():
     assert training.amp_settings(torch.device("cpu")) == (False, None)
+
+
+def test_fused_augmentation_output_size_and_range():
+    prep = training.Preprocessing(24, (0.5,), (0.5,), channels=1)
+    images = torch.full((3, 1, 40, 40), 255, dtype=torch.uint8)
+    out = prep.augmented(images, scale=(0.3, 0.5), flip=True, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (3, 1, 24, 24)
+    assert torch.allclose(out, torch.ones_like(out))  # white stays white: (1 - 0.5) / 0.5
+    assert training.augment(torch.rand(2, 3, 10, 10), out_size=6).shape == (2, 3, 6, 6)
