@@ -12,7 +12,7 @@ BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup data test course lab lint format clean
+.PHONY: setup data test course lab lint format clean bench course-times
 
 setup: $(STAMP) data
 
@@ -48,6 +48,14 @@ course: setup
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
+
+## side-by-side benchmarks (ours vs a tutorial-style baseline), printed as Markdown tables
+bench: setup
+	$(PY) benchmarks/run.py
+
+## wall time and peak memory of every notebook in the quick and cpu profiles
+course-times: setup
+	$(PY) benchmarks/course_times.py --profiles quick cpu --cold
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests notebooks benchmarks
