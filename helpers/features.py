@@ -141,11 +141,21 @@ def dataset_fingerprint(dataset: ImageSet) -> str:
     return h.hexdigest()
 
 
+def weights_fingerprint(model: nn.Module) -> str:
+    """A short hash of every parameter and buffer: two random initialisations, or a fine-tuned copy, never share a key."""
+    h = hashlib.blake2b(digest_size=10)
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def cache_key(backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, image_size: int) -> str:
     """Cache file stem for these features: readable prefix + hash of everything that changes them."""
     spec = {
         "backbone": backbone.name,
         "weights": backbone.weights,
+        "params": weights_fingerprint(backbone.model),
         "layer": layer,
         "relu": relu,
         "size": image_size,

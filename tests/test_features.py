@@ -70,6 +70,8 @@ def test_cache_key_depends_on_everything(lite0, tiny):
         features.cache_key(models.load_backbone("lite0", weights=None), tiny, "penultimate", True, 64),
     ]
     assert len({base, *variants}) == 6
+    other_random = features.cache_key(models.load_backbone("lite0", weights=None), tiny, "penultimate", True, 64)
+    assert other_random != variants[-1], "two random initialisations must not share cached features"
 
 
 def test_labcnn_grayscale_features():
