@@ -10,6 +10,7 @@ import os
 import platform
 import random
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,13 +54,9 @@ def pick_device(prefer: str | None = None) -> torch.device:
     """
     wanted = prefer or os.environ.get("TL_DEVICE") or accelerator() or "cpu"
     if wanted.startswith("cuda") and not torch.cuda.is_available():
-        import warnings
-
         warnings.warn(f"device {wanted!r} requested but CUDA is not available; using cpu", stacklevel=2)
         wanted = "cpu"
     if wanted == "mps" and accelerator() != "mps":
-        import warnings
-
         warnings.warn("device 'mps' requested but not available; using cpu", stacklevel=2)
         wanted = "cpu"
     return torch.device(wanted)

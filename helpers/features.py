@@ -40,8 +40,13 @@ def preprocess(images: torch.Tensor, size: int | None, mean, std, channels: int 
         x = x.mean(1, keepdim=True)
     if size is not None and x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    mean_t = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return normalise(x, mean, std)
+
+
+def normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
+    """Per-channel ``(x - mean) / std`` for float ``(N, C, H, W)`` on any device."""
+    mean_t = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     return (x - mean_t) / std_t
 
 
@@ -186,7 +191,8 @@ def extract_features(
     ``relu=False`` returns the code before its final ReLU.
     """
     size = image_size or backbone.input_size
-    if not cache:
+
+    def compute() -> torch.Tensor:
         return compute_features(
             backbone,
             dataset,
@@ -197,6 +203,9 @@ def extract_features(
             device=device,
             progress=progress,
         )
+
+    if not cache:
+        return compute()
     path = (cache_dir or config.cache_dir("features")) / f"{cache_key(backbone, dataset, layer, relu, size)}.pt"
     if path.exists():
         try:
@@ -208,15 +217,6 @@ def extract_features(
             warnings.warn(
                 f"feature cache {path.name} is unreadable ({type(err).__name__}); rebuilding it", stacklevel=2
             )
-    feats = compute_features(
-        backbone,
-        dataset,
-        layer=layer,
-        relu=relu,
-        image_size=size,
-        batch_size=batch_size,
-        device=device,
-        progress=progress,
-    )
+    feats = compute()
     save_atomic(feats, path)
     return feats

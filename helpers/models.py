@@ -283,13 +283,15 @@ def load_backbone(name: str, weights: str | None = "imagenet", **kwargs) -> Back
 
 def available_backbones() -> dict[str, str]:
     """For each ImageNet backbone: ``"ok"`` or why its weights are missing. Downloads nothing."""
+    checks = {
+        "lite0": lite0_weights_file,
+        "resnet18": lambda: _resnet18("imagenet", download=False),
+        "alexnet": lambda: _alexnet("imagenet", download=False),
+    }
     report = {}
-    for name, builder in (("lite0", lambda: lite0_weights_file()), ("resnet18", None), ("alexnet", None)):
+    for name, check in checks.items():
         try:
-            if builder:
-                builder()
-            else:
-                _ = {"resnet18": _resnet18, "alexnet": _alexnet}[name]("imagenet", download=False)
+            check()
             report[name] = "ok"
         except BackboneUnavailable as err:
             report[name] = f"missing — {err}"

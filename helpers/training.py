@@ -19,7 +19,7 @@ from torch import nn
 
 from . import config
 from .data import ImageSet
-from .features import preprocess
+from .features import normalise, preprocess
 from .models import apply_bn_policy
 
 
@@ -47,10 +47,7 @@ class Preprocessing:
         """
         k = self.channels
         x = preprocess(images, None, (0.0,) * k, (1.0,) * k, k)  # float in [0, 1], channels adapted
-        x = augment(x, out_size=self.size, generator=generator, **augmentation)
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-        return (x - mean) / std
+        return normalise(augment(x, out_size=self.size, generator=generator, **augmentation), self.mean, self.std)
 
 
 def augment(
