@@ -55,9 +55,17 @@ def stage_tap(stage: nn.Module) -> nn.Module:
     return stage[-1] if isinstance(stage, nn.Sequential) and len(stage) else stage
 
 
-def _pool(t: torch.Tensor) -> torch.Tensor:
-    """``(N, C, H, W)`` → ``(N, C)`` by global average pooling; 2-D inputs pass through."""
-    return t.mean(dim=(2, 3)) if t.ndim == 4 else t.flatten(1)
+def _pool(t: torch.Tensor, grid: int = 1) -> torch.Tensor:
+    """``(N, C, H, W)`` → ``(N, C·grid²)``: average pooling to a ``grid × grid`` map, flattened; 2-D inputs pass through.
+
+    ``grid=1`` is global average pooling (the CNN code's pooling). A coarse grid keeps where
+    things are, which matters for early stages of a small network (few channels).
+    """
+    if t.ndim != 4:
+        return t.flatten(1)
+    if grid == 1:
+        return t.mean(dim=(2, 3))
+    return F.adaptive_avg_pool2d(t, grid).flatten(1)
 
 
 def layer_names(backbone: Backbone) -> list[str]:
@@ -108,8 +116,12 @@ def compute_features(
     batch_size: int = 128,
     device: torch.device | str | None = None,
     progress: bool = False,
+    grid: int = 1,
 ) -> torch.Tensor:
-    """Run the frozen backbone once over ``dataset``: float32 ``(N, D)`` pooled features (no cache)."""
+    """Run the frozen backbone once over ``dataset``: float32 ``(N, D)`` pooled features (no cache).
+
+    ``grid``: pool each map to ``grid × grid`` cells (``D = channels · grid²``); 1 = global pooling.
+    """
     from tqdm.auto import tqdm
 
     device = torch.device(device) if device is not None else config.pick_device()
@@ -131,7 +143,7 @@ def compute_features(
                     model(x)
                 except _StopForward:
                     pass
-            chunks.append(_pool(store["x"]).float().cpu())
+            chunks.append(_pool(store["x"], grid).float().cpu())
     finally:
         handle.remove()
     return torch.cat(chunks)
@@ -155,7 +167,7 @@ def weights_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def cache_key(backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, image_size: int) -> str:
+def cache_key(backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, image_size: int, grid: int = 1) -> str:
     """Cache file stem for these features: readable prefix + hash of everything that changes them."""
     spec = {
         "backbone": backbone.name,
@@ -168,8 +180,11 @@ def cache_key(backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, ima
         "std": backbone.std,
         "data": dataset_fingerprint(dataset),
     }
+    if grid != 1:
+        spec["grid"] = grid
     digest = hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=10).hexdigest()
-    return f"{backbone.name}-{layer}-{'relu' if relu else 'prerelu'}-{image_size}px-{digest}"
+    pooled = f"-grid{grid}" if grid != 1 else ""
+    return f"{backbone.name}-{layer}-{'relu' if relu else 'prerelu'}-{image_size}px{pooled}-{digest}"
 
 
 def extract_features(
@@ -184,11 +199,12 @@ def extract_features(
     cache: bool = True,
     cache_dir: Path | None = None,
     progress: bool = False,
+    grid: int = 1,
 ) -> torch.Tensor:
     """Pooled features float32 ``(N, D)`` of ``dataset`` at ``layer``, computed once and cached on disk.
 
     ``layer`` is a stage name or ``"penultimate"`` (the CNN code, ``D = backbone.feature_dim``);
-    ``relu=False`` returns the code before its final ReLU.
+    ``relu=False`` returns the code before its final ReLU; ``grid`` as in :func:`compute_features`.
     """
     size = image_size or backbone.input_size
 
@@ -202,11 +218,12 @@ def extract_features(
             batch_size=batch_size,
             device=device,
             progress=progress,
+            grid=grid,
         )
 
     if not cache:
         return compute()
-    path = (cache_dir or config.cache_dir("features")) / f"{cache_key(backbone, dataset, layer, relu, size)}.pt"
+    path = (cache_dir or config.cache_dir("features")) / f"{cache_key(backbone, dataset, layer, relu, size, grid)}.pt"
     if path.exists():
         try:
             feats = torch.load(path, map_location="cpu", weights_only=True)

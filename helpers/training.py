@@ -229,3 +229,100 @@ def fit(
         )
     model.eval()
     return history
+
+
+def lr_range_test(
+    model: nn.Module,
+    train_set: ImageSet,
+    prep: Preprocessing,
+    *,
+    param_groups: list[dict] | None = None,
+    start_lr: float = 1e-6,
+    end_lr: float = 1.0,
+    steps: int = 100,
+    batch_size: int = 64,
+    optimizer: str = "adamw",
+    weight_decay: float = 0.0,
+    bn_policy: str = "train",
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    smoothing: float = 0.1,
+    stop_factor: float = 4.0,
+) -> dict:
+    """Leslie Smith's LR range test: raise the LR geometrically every step, record the training loss.
+
+    The LR goes from ``start_lr`` to ``end_lr`` over ``steps`` mini-batches (cycling through
+    ``train_set``). With ``param_groups`` every group's LR is scaled by the same factor, so their
+    ratios stay fixed and ``lr`` reports the *last* group's (the head's) LR. The test stops early once
+    the smoothed loss exceeds ``stop_factor`` × its minimum. The model's weights and BatchNorm
+    statistics are restored afterwards. Returns ``{"lr", "loss", "smoothed"}`` (lists, one per
+    step), ``"min_lr"`` (LR at the smoothed minimum), ``"steepest_lr"`` (LR of the steepest
+    descent) and ``"suggested_lr"`` = ``min_lr / 10`` (the usual rule: an order of magnitude
+    below where the loss is lowest, before it blows up).
+    """
+    if not 0 < start_lr < end_lr:
+        raise ValueError("need 0 < start_lr < end_lr")
+    if steps < 5:
+        raise ValueError("an LR range test needs at least 5 steps")
+    device = torch.device(device) if device is not None else config.pick_device()
+    generator = config.seed_everything(seed)
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.to(device)
+    groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad], "lr": start_lr}]
+    top = groups[-1]["lr"]
+    ratios = [g["lr"] / top for g in groups]
+    for g, r in zip(groups, ratios):
+        g["lr"] = start_lr * r
+        g.setdefault("weight_decay", weight_decay)
+    opt_cls = {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optimizer]
+    opt = opt_cls(groups, lr=start_lr, **({"momentum": 0.9} if optimizer == "sgd" else {}))
+    growth = (end_lr / start_lr) ** (1 / (steps - 1))
+    enabled, dtype = amp_settings(device)
+    images, labels = _on_device(train_set, device)
+    lrs, losses, smoothed = [], [], []
+    avg, best = 0.0, math.inf
+    batches = iter(())
+    try:
+        model.train()
+        apply_bn_policy(model, bn_policy)
+        for step in range(steps):
+            idx = next(batches, None)
+            if idx is None:
+                batches = _batches(len(train_set), batch_size, True, generator, drop_last=True)
+                idx = next(batches)
+            idx = idx.to(device)
+            lr = start_lr * growth**step
+            for g, r in zip(opt.param_groups, ratios):
+                g["lr"] = lr * r
+            x = prep(images[idx]).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=dtype, enabled=enabled):
+                loss = F.cross_entropy(model(x).float(), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            value = loss.item()
+            if not math.isfinite(value):
+                break
+            avg = smoothing * value + (1 - smoothing) * avg if step else value
+            lrs.append(lr)
+            losses.append(value)
+            smoothed.append(avg)
+            best = min(best, avg)
+            if avg > stop_factor * best:
+                break
+    finally:
+        model.load_state_dict(saved)
+        model.eval()
+    if len(smoothed) < 3:
+        raise RuntimeError("the loss diverged within the first steps; lower start_lr")
+    i_min = min(range(len(smoothed)), key=smoothed.__getitem__)
+    slopes = [(smoothed[i + 1] - smoothed[i - 1]) for i in range(1, max(2, i_min))]
+    i_steep = 1 + min(range(len(slopes)), key=slopes.__getitem__) if slopes else 0
+    return {
+        "lr": lrs,
+        "loss": losses,
+        "smoothed": smoothed,
+        "min_lr": lrs[i_min],
+        "steepest_lr": lrs[i_steep],
+        "suggested_lr": lrs[i_min] / 10,
+    }

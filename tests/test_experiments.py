@@ -38,3 +38,70 @@ def test_stage_weight_change():
         backbone.model.stages[3][0].weight.mul_(1.5)
     change = models.stage_weight_change(backbone, reference)
     assert change["conv1"] == 0.0 and 0.0 < change["conv4"] <= 0.5
+
+
+def _grid_run(calls):
+    def run(cell):
+        calls.append(cell)
+        return {"accuracy": 0.5 + 0.1 * cell["seed"]}
+
+    return run
+
+
+def test_run_grid_caches_rows_and_resumes(tmp_path):
+    path = tmp_path / "grid.jsonl"
+    cells = [{"strategy": s, "seed": seed} for s in ("a", "b") for seed in range(2)]
+    calls = []
+    rows = experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 3}, progress=False)
+    assert len(calls) == 4 and [r["strategy"] for r in rows] == ["a", "a", "b", "b"]
+    assert rows[1]["accuracy"] == 0.6 and rows[0]["seconds"] >= 0
+    again = experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 3}, progress=False)
+    assert len(calls) == 4, "a finished grid only reads its results file"
+    assert [r["accuracy"] for r in again] == [r["accuracy"] for r in rows]
+    more = cells + [{"strategy": "c", "seed": 0}]
+    experiments.run_grid(more, _grid_run(calls), path, settings={"epochs": 3}, progress=False)
+    assert len(calls) == 5 and calls[-1] == {"strategy": "c", "seed": 0}
+    with pytest.warns(UserWarning, match="other settings"):
+        experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 4}, progress=False)
+    assert len(calls) == 9, "changed settings recompute"
+    experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 4}, recompute=True, progress=False)
+    assert len(calls) == 13
+
+
+def test_run_grid_keeps_finished_rows_when_a_run_fails(tmp_path):
+    path = tmp_path / "grid.jsonl"
+
+    def flaky(cell):
+        if cell["seed"] == 2:
+            raise RuntimeError("boom")
+        return {"accuracy": 1.0}
+
+    cells = [{"seed": s} for s in range(4)]
+    with pytest.raises(RuntimeError, match="boom"):
+        experiments.run_grid(cells, flaky, path, progress=False)
+    assert len(experiments.read_results(path)) == 2
+    with path.open("a") as f:
+        f.write('{"seed": 9, "accur')  # a torn last line
+    with pytest.warns(UserWarning, match="not a complete row"):
+        assert len(experiments.read_results(path)) == 2
+    with pytest.raises(ValueError, match="identical"):
+        experiments.run_grid([{"seed": 0}, {"seed": 0}], flaky, tmp_path / "x.jsonl", progress=False)
+
+
+def test_pivot():
+    summary = experiments.summarise(
+        [{"r": r, "c": c, "v": v} for r, c, v in [("x", 1, 0.1), ("x", 2, 0.2), ("y", 1, 0.3)]], ["r", "c"], "v"
+    )
+    rows, cols, table = experiments.pivot(summary, "r", "c")
+    assert rows == ["x", "y"] and cols == [1, 2]
+    assert table[0, 1] == 0.2 and math.isnan(table[1, 1])
+
+
+def test_run_grid_appends_cleanly_after_a_torn_line(tmp_path):
+    path = tmp_path / "grid.jsonl"
+    path.write_text('{"seed": 0, "accuracy": 1.0, "settings": "x", "cell_keys": ["se')
+    with pytest.warns(UserWarning, match="not a complete row"):
+        rows = experiments.run_grid([{"seed": 1}], lambda c: {"accuracy": 0.25}, path, progress=False)
+    assert rows[0]["accuracy"] == 0.25
+    with pytest.warns(UserWarning):
+        assert [r["seed"] for r in experiments.read_results(path)] == [1]

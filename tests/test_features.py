@@ -78,4 +78,10 @@ def test_labcnn_grayscale_features():
     backbone = models.load_backbone("labcnn", weights=None)
     ds = data.ImageSet(torch.zeros(3, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 1, 2]), list("abc"))
     feats = features.extract_features(backbone, ds, cache=False, device="cpu")
-    assert feats.shape == (3, 256)
+    assert feats.shape == (3, 128)
+    grid = features.extract_features(backbone, ds, layer="conv1", grid=2, cache=False, device="cpu")
+    assert grid.shape == (3, 16 * 4)
+    full = features.extract_features(backbone, ds, layer="conv1", cache=False, device="cpu")
+    assert torch.allclose(grid.view(3, 16, 4).mean(-1), full, atol=1e-6), "a 2×2 grid averages to the global pool"
+    key = features.cache_key(backbone, ds, "conv1", True, 28)
+    assert features.cache_key(backbone, ds, "conv1", True, 28, grid=2) != key

@@ -1,3 +1,4 @@
+import math
 import re
 import urllib.error
 from pathlib import Path
@@ -79,9 +80,43 @@ def _labcnn():
 def test_labcnn_shapes_and_checkpoint_roundtrip(tmp_path):
     backbone = _labcnn()
     assert backbone.model(torch.zeros(2, 1, 28, 28)).shape == (2, 5)
+    assert backbone.stage_names == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    x, maps = torch.zeros(1, 1, 28, 28), []
+    for _, stage in backbone.stages:
+        x = stage(x)
+        maps.append(tuple(x.shape[1:]))
+    assert maps == [(16, 28, 28), (32, 14, 14), (64, 7, 7), (128, 4, 4), (128, 4, 4)]
+    models.replace_head(backbone, 10)
     torch.save(backbone.model.state_dict(), tmp_path / "lab.pt")
     again = models.load_backbone("labcnn", weights=str(tmp_path / "lab.pt"))
+    assert again.head.out_features == 10, "the head size comes from the checkpoint"
     assert torch.equal(again.model.fc.weight, backbone.model.fc.weight)
+    with pytest.raises(models.BackboneUnavailable, match="python -m helpers.lab pretrain"):
+        models.load_backbone("labcnn", weights=str(tmp_path / "missing.pt"))
+
+
+def test_layerwise_lrs_decay_toward_the_input():
+    lrs = models.layerwise_lrs(_labcnn(), top_lr=1e-2, decay=0.5)
+    assert list(lrs) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert lrs["conv5"] == 1e-2 and math.isclose(lrs["conv1"], 1e-2 / 16)
+    assert set(models.layerwise_lrs(_labcnn(), 1e-3, 1.0).values()) == {1e-3}
+    with pytest.raises(ValueError):
+        models.layerwise_lrs(_labcnn(), 1e-3, 0.0)
+
+
+def test_reset_stages_reinitialises_only_the_named_stages():
+    backbone = _labcnn()
+    with torch.no_grad():
+        for _, stage in backbone.stages:
+            stage[1].running_mean.fill_(3.0)
+    before = _snapshot(backbone.model)
+    models.reset_stages(backbone, ["conv4", "conv5"], seed=1)
+    changed = _changed(before, backbone.model)
+    assert {k.split(".")[1] for k in changed} == {"3", "4"}
+    assert float(backbone.model.stages[4][1].running_mean.abs().max()) == 0.0
+    assert float(backbone.model.stages[0][1].running_mean.min()) == 3.0
+    with pytest.raises(KeyError, match="unknown stages"):
+        models.reset_stages(backbone, ["fc"])
 
 
 def test_replace_head_and_freeze():
@@ -89,9 +124,9 @@ def test_replace_head_and_freeze():
     head = models.replace_head(backbone, 3)
     assert backbone.model.fc is head and head.out_features == 3
     trainable = models.freeze_stages(backbone, trainable_stages=1)
-    assert trainable == ["conv4"]
+    assert trainable == ["conv5"]
     flags = {name: all(p.requires_grad for p in stage.parameters()) for name, stage in backbone.stages}
-    assert flags == {"conv1": False, "conv2": False, "conv3": False, "conv4": True}
+    assert flags == {"conv1": False, "conv2": False, "conv3": False, "conv4": False, "conv5": True}
     assert all(p.requires_grad for p in head.parameters())
     with pytest.raises(ValueError):
         models.freeze_stages(backbone, trainable_stages=9)
@@ -132,16 +167,16 @@ def _one_step(policy: str):
 
 def test_bn_policy_frozen_keeps_frozen_weights_and_buffers():
     backbone, changed = _one_step("frozen")
-    frozen_prefixes = ("stages.0.", "stages.1.", "stages.2.")
+    frozen_prefixes = ("stages.0.", "stages.1.", "stages.2.", "stages.3.")
     assert not {k for k in changed if k.startswith(frozen_prefixes)}, changed
     assert not {k for k in changed if "running" in k or "num_batches" in k}, "no BN buffer may move"
-    assert "stages.3.0.weight" in changed and "fc.weight" in changed  # trainable parts did learn
+    assert "stages.4.0.weight" in changed and "fc.weight" in changed  # trainable parts did learn
 
 
 def test_bn_policy_eval_and_train_differ_where_documented():
     _, eval_changed = _one_step("eval")
-    assert not {k for k in eval_changed if k.startswith(("stages.0.", "stages.1.", "stages.2."))}
-    assert "stages.3.1.running_mean" in eval_changed  # BN of the trainable stage still adapts
+    assert not {k for k in eval_changed if k.startswith(("stages.0.", "stages.1.", "stages.2.", "stages.3."))}
+    assert "stages.4.1.running_mean" in eval_changed  # BN of the trainable stage still adapts
     _, train_changed = _one_step("train")
     assert "stages.0.1.running_mean" in train_changed  # the tutorial's silent drift inside a frozen stage
     assert "stages.0.0.weight" not in train_changed
@@ -152,8 +187,8 @@ def test_bn_policy_eval_and_train_differ_where_documented():
 def test_param_groups_carry_requested_lrs():
     backbone = _labcnn()
     models.freeze_stages(backbone, trainable_stages=2)
-    groups = models.param_groups(backbone, head_lr=1e-2, backbone_lr=1e-4, stage_lrs={"conv4": 1e-3})
-    assert [(g["name"], g["lr"]) for g in groups] == [("conv3", 1e-4), ("conv4", 1e-3), ("head", 1e-2)]
+    groups = models.param_groups(backbone, head_lr=1e-2, backbone_lr=1e-4, stage_lrs={"conv5": 1e-3})
+    assert [(g["name"], g["lr"]) for g in groups] == [("conv4", 1e-4), ("conv5", 1e-3), ("head", 1e-2)]
     optimizer = torch.optim.AdamW(groups)
     assert [g["lr"] for g in optimizer.param_groups] == [1e-4, 1e-3, 1e-2]
     n_trainable = sum(p.numel() for p in backbone.model.parameters() if p.requires_grad)

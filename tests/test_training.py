@@ -83,3 +83,61 @@ def test_fused_augmentation_output_size_and_range():
     assert out.shape == (3, 1, 24, 24)
     assert torch.allclose(out, torch.ones_like(out))  # white stays white: (1 - 0.5) / 0.5
     assert training.augment(torch.rand(2, 3, 10, 10), out_size=6).shape == (2, 3, 6, 6)
+
+
+def test_lr_range_test_sweeps_geometrically_restores_weights_and_finds_the_cliff():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(64) % 4
+    images = (torch.rand(64, 1, 28, 28, generator=g) * 40 + labels.view(-1, 1, 1, 1) * 60).to(torch.uint8)
+    ds = data.ImageSet(images, labels, list("abcd"), "bands")
+    backbone = models.load_backbone("labcnn", weights=None)
+    models.replace_head(backbone, 4, seed=0)
+    before = {k: v.clone() for k, v in backbone.model.state_dict().items()}
+    result = training.lr_range_test(
+        backbone.model,
+        ds,
+        training.Preprocessing.of(backbone),
+        start_lr=1e-5,
+        end_lr=10.0,
+        steps=60,
+        batch_size=16,
+        device="cpu",
+    )
+    after = backbone.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "weights and BN statistics restored"
+    lrs = result["lr"]
+    assert math.isclose(lrs[1] / lrs[0], (10.0 / 1e-5) ** (1 / 59), rel_tol=1e-9)
+    assert len(lrs) < 60, "the loss blows up at LR 10 with Adam: the test stops early"
+    assert 1e-5 < result["suggested_lr"] < result["min_lr"] < 10.0
+    assert min(result["smoothed"]) < result["smoothed"][0]
+
+
+def test_lr_range_test_keeps_group_ratios():
+    ds = _memorise_set(16)
+    backbone = models.load_backbone("labcnn", weights=None)
+    models.replace_head(backbone, 4, seed=0)
+    groups = models.param_groups(backbone, head_lr=1.0, backbone_lr=0.1)
+    seen = []
+    original_step = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):
+        seen.append([g["lr"] for g in self.param_groups])
+        return original_step(self, *args, **kwargs)
+
+    torch.optim.AdamW.step = spy
+    try:
+        training.lr_range_test(
+            backbone.model,
+            ds,
+            training.Preprocessing.of(backbone),
+            param_groups=groups,
+            start_lr=1e-4,
+            end_lr=1e-2,
+            steps=5,
+            batch_size=8,
+            device="cpu",
+        )
+    finally:
+        torch.optim.AdamW.step = original_step
+    assert all(math.isclose(lr[0] / lr[-1], 0.1) for lr in seen)
+    assert math.isclose(seen[0][-1], 1e-4)
