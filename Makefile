@@ -12,7 +12,7 @@ BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup data test course lab lint format clean bench course-times
+.PHONY: setup data test course lab lint format clean bench course-times pretrain recompute
 
 setup: $(STAMP) data
 
@@ -48,6 +48,19 @@ course: setup
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
+
+## retrain the lab world's networks (data/lab/labcnn_a.pt, labcnn_b.pt; about 2 minutes on 2 cores)
+pretrain: setup
+	$(PY) -m helpers.lab pretrain
+
+## recompute a notebook's cached grid results and re-execute it: make recompute NB=04_four_scenarios
+recompute: setup
+	@test -n "$(NB)" || { echo "usage: make recompute NB=04_four_scenarios"; exit 2; }
+	@test -f notebooks/$(NB).ipynb || { echo "no notebook notebooks/$(NB).ipynb"; exit 2; }
+	rm -f data/cache/results/$(NB)-*.jsonl
+	@mkdir -p $(BUILD)/notebooks
+	$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
+		--output-dir $(BUILD)/notebooks notebooks/$(NB).ipynb
 
 ## side-by-side benchmarks (ours vs a tutorial-style baseline), printed as Markdown tables
 bench: setup

@@ -152,3 +152,115 @@ def errorbars(
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def summary_heatmap(
+    summary: Sequence[dict],
+    rows: str,
+    cols: str,
+    ax: plt.Axes | None = None,
+    title: str = "",
+    relative: bool = True,
+    scale: float = 100.0,
+) -> plt.Figure:
+    """A heat-map of :func:`helpers.experiments.summarise` output, each cell annotated ``mean ± interval``.
+
+    ``relative=True`` colours each cell by its distance to the best mean of its row (0 = the row's
+    winner), so rows with different difficulty share one colour scale.
+    """
+    row_labels = list(dict.fromkeys(r[rows] for r in summary))
+    col_labels = list(dict.fromkeys(r[cols] for r in summary))
+    means = np.full((len(row_labels), len(col_labels)), np.nan)
+    text = np.full(means.shape, "", dtype=object)
+    for r in summary:
+        i, j = row_labels.index(r[rows]), col_labels.index(r[cols])
+        means[i, j] = r["mean"] * scale
+        half = "" if np.isnan(r["ci"]) else f"\n± {r['ci'] * scale:.1f}"
+        text[i, j] = f"{r['mean'] * scale:.1f}{half}"
+    shown = means - np.nanmax(means, axis=1, keepdims=True) if relative else means
+    fig, ax = (
+        (ax.figure, ax)
+        if ax is not None
+        else plt.subplots(figsize=(1.3 * len(col_labels) + 2, 0.8 * len(row_labels) + 1.2))
+    )
+    im = ax.imshow(
+        shown,
+        cmap="RdYlGn",
+        vmin=np.nanmin(shown) if not relative else min(-10.0, np.nanmin(shown)),
+        vmax=np.nanmax(shown),
+    )
+    for (i, j), t in np.ndenumerate(text):
+        ax.text(j, i, t, ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels], rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels], fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="points behind the row's best" if relative else "accuracy (%)")
+    fig.tight_layout()
+    return fig
+
+
+def decision_chart(cells: dict[tuple[str, str], dict], title: str = "") -> plt.Figure:
+    """The four-scenario chart: size (rows: small, large) × similarity (columns: similar, different).
+
+    ``cells[(size, similarity)]`` = ``{"rule": str, "measured": str, "holds": True | "tie" | False | None}``.
+    Green = the rule's strategy won, yellow = another won but within the interval, orange = the
+    rule was contradicted by more than the interval, grey = not measured.
+    """
+    sizes, sims = ["small", "large"], ["similar", "different"]
+    fig, ax = plt.subplots(figsize=(9, 5.2))
+    colours = {True: "#cfe8cf", "tie": "#f4efc0", False: "#f6d6b8", None: "#e6e6e6"}
+    for i, size in enumerate(sizes):
+        for j, sim in enumerate(sims):
+            cell = cells.get((size, sim), {"rule": "", "measured": "not measured", "holds": None})
+            ax.add_patch(plt.Rectangle((j, 1 - i), 1, 1, facecolor=colours[cell["holds"]], edgecolor="k"))
+            verdict = {
+                True: "rule held",
+                "tie": "rule not contradicted (within the interval)",
+                False: "rule NOT confirmed",
+                None: "no measurement",
+            }[cell["holds"]]
+            body = f"CS231n: {cell['rule']}\n\nmeasured best:\n{cell['measured']}\n\n{verdict}"
+            ax.text(j + 0.5, 1.5 - i, body, ha="center", va="center", fontsize=8, wrap=True)
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    ax.set_xticks([0.5, 1.5], ["similar to the pretraining data", "different from it"])
+    ax.set_yticks([1.5, 0.5], ["small dataset", "large dataset"])
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    ax.set_title(title, fontsize=10, pad=28)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(rows: Sequence[dict], reference: Sequence[dict] = (), title: str = "") -> plt.Figure:
+    """Training loss, validation accuracy per epoch and weight change per stage, averaged over ``rows`` (seeds).
+
+    Each row holds ``history`` (``{"train_loss": [...], "val_accuracy": [...]}``) and ``change``
+    (``{stage: relative change}``), as the fine-tuning grid of notebook 06 stores them.
+    ``reference`` rows (e.g. the best setting) are drawn in grey for comparison.
+    """
+    if not rows:
+        raise ValueError("training_curves needs at least one row")
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for group, colour, label in ((reference, "0.6", "reference"), (rows, "tab:blue", "selected")):
+        if not group:
+            continue
+        loss = np.mean([r["history"]["train_loss"] for r in group], axis=0)
+        acc = np.mean([r["history"]["val_accuracy"] for r in group], axis=0) * 100
+        epochs = np.arange(1, len(loss) + 1)
+        axes[0].plot(epochs, loss, color=colour, marker=".", label=label)
+        axes[1].plot(epochs, acc, color=colour, marker=".", label=label)
+        stages = list(group[0]["change"])
+        change = np.mean([[r["change"][s] for s in stages] for r in group], axis=0)
+        offset = -0.2 if group is reference else 0.2
+        axes[2].bar(np.arange(len(stages)) + offset, change, width=0.4, color=colour, label=label)
+        axes[2].set_xticks(range(len(stages)), stages, rotation=45, fontsize=7)
+    axes[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
+    axes[1].set(xlabel="epoch", ylabel="validation accuracy (%)")
+    axes[2].set(ylabel="relative weight change ‖w−w₀‖/‖w₀‖", yscale="log")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
