@@ -4,7 +4,8 @@
 
 Each notebook is executed with ``jupyter nbconvert --execute`` in a fresh kernel; peak memory is
 the largest summed RSS of the nbconvert process tree (kernel included), sampled every 0.2 s.
-``--cold`` empties the feature cache before each run, so cached features do not flatter the times.
+``--cold`` empties the feature cache, the grid results files and the cached lab networks before each
+run, so nothing computed earlier flatters the times (the committed lab checkpoints stay).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def run(notebook: Path, profile: str) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", nargs="+", default=["quick", "cpu"])
-    parser.add_argument("--cold", action="store_true", help="empty data/cache/features before each notebook")
+    parser.add_argument("--cold", action="store_true", help="empty data/cache/{features,results,lab} before each notebook")
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args()
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -67,7 +68,8 @@ def main() -> None:
         cells = []
         for profile in args.profiles:
             if args.cold:
-                shutil.rmtree(ROOT / "data" / "cache" / "features", ignore_errors=True)
+                for kind in ("features", "results", "lab"):
+                    shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
             seconds, gib, code = run(nb, profile)
             totals[profile] += seconds
             status = "" if code == 0 else " (FAILED)"

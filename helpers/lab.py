@@ -69,11 +69,14 @@ def sample_task(
     """A seeded ``{"train", "val", "test"}`` draw: ``train_per_class`` images per class from the pool.
 
     ``val_per_class`` images per class from the validation pool (``None``: all of it); the test
-    set is the task's fixed test set (``test_per_class`` takes a fixed subset of it, for smoke runs).
+    set is the task's fixed test set (``test_per_class`` takes a fixed subset of it, capped at what the
+    test set holds).
     The same seed gives the same images; different seeds give different training sets.
     """
     parts = task_splits(task)
     label = _dataset_name(task)
+    if test_per_class is not None:
+        test_per_class = min(test_per_class, POOLS[label][2])
     return {
         "train": _take(parts["pool"], train_per_class, seed, f"{label}:train{train_per_class}"),
         "val": _take(parts["val"], val_per_class, seed, f"{label}:val"),

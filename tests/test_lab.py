@@ -26,6 +26,7 @@ def test_task_splits_are_fixed_disjoint_and_balanced(lab_ready):
     assert not torch.equal(one["train"].images, other["train"].images)
     assert list(one["train"].counts().values()) == [10] * 5 and len(one["val"]) == 25
     assert torch.equal(one["test"].images, other["test"].images), "every seed is tested on the same images"
+    assert len(lab.sample_task("digits", 5, 5, test_per_class=600)["test"]) == 1500, "capped at the test set's 150 per class"
     with pytest.raises(KeyError, match="unknown lab task"):
         lab.task_splits("c")
 
