@@ -162,11 +162,14 @@ def summary_heatmap(
     title: str = "",
     relative: bool = True,
     scale: float = 100.0,
+    cmap: str = "RdYlGn",
+    label: str | None = None,
 ) -> plt.Figure:
     """A heat-map of :func:`helpers.experiments.summarise` output, each cell annotated ``mean ± interval``.
 
     ``relative=True`` colours each cell by its distance to the best mean of its row (0 = the row's
-    winner), so rows with different difficulty share one colour scale.
+    winner), so rows with different difficulty share one colour scale. ``cmap`` and the colour-bar
+    ``label`` can be changed for metrics that are not accuracies.
     """
     row_labels = list(dict.fromkeys(r[rows] for r in summary))
     col_labels = list(dict.fromkeys(r[cols] for r in summary))
@@ -185,7 +188,7 @@ def summary_heatmap(
     )
     im = ax.imshow(
         shown,
-        cmap="RdYlGn",
+        cmap=cmap,
         vmin=np.nanmin(shown) if not relative else min(-10.0, np.nanmin(shown)),
         vmax=np.nanmax(shown),
     )
@@ -194,7 +197,8 @@ def summary_heatmap(
     ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels], rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels], fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, shrink=0.8, label="points behind the row's best" if relative else "accuracy (%)")
+    default = "points behind the row's best" if relative else "accuracy (%)"
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label or default)
     fig.tight_layout()
     return fig
 
