@@ -57,7 +57,9 @@ def run(notebook: Path, profile: str) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", nargs="+", default=["quick", "cpu"])
-    parser.add_argument("--cold", action="store_true", help="empty data/cache/{features,results,lab} before each notebook")
+    parser.add_argument(
+        "--cold", action="store_true", help="empty data/cache/{features,results,lab} before each notebook"
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args()
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

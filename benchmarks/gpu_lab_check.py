@@ -54,18 +54,7 @@ def main() -> None:
         backbone = models.load_backbone("labcnn", weights=None)
         torch.cuda.synchronize()
         start = time.perf_counter()
-        training.fit(
-            backbone.model,
-            sets["a_pool"],
-            training.Preprocessing.of(backbone),
-            lr=recipe["lr"],
-            weight_decay=recipe["weight_decay"],
-            epochs=epochs,
-            batch_size=recipe["batch_size"],
-            warmup_epochs=0.5,
-            device=device,
-            progress=False,
-        )
+        lab.fit_recipe(backbone, sets["a_pool"], epochs=epochs, device=device, progress=False)
         torch.cuda.synchronize()
         return backbone, time.perf_counter() - start
 

@@ -84,6 +84,38 @@ def sample_task(
     }
 
 
+def fit_recipe(
+    backbone: Backbone,
+    train_set: ImageSet,
+    *,
+    epochs: int = RECIPE["epochs"],
+    seed: int = 0,
+    bn_policy: str = "train",
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train the trainable parameters of ``backbone`` with the lab recipe; returns :func:`fit`'s history.
+
+    AdamW at ``RECIPE["lr"]`` with ``RECIPE["weight_decay"]``, batches of ``RECIPE["batch_size"]``,
+    half an epoch of warm-up, then cosine decay; no augmentation. The base networks and every
+    retraining of notebook 05 use it, so they differ only in what is frozen and what is copied.
+    """
+    return fit(
+        backbone.model,
+        train_set,
+        Preprocessing.of(backbone),
+        lr=RECIPE["lr"],
+        weight_decay=RECIPE["weight_decay"],
+        epochs=epochs,
+        batch_size=RECIPE["batch_size"],
+        warmup_epochs=0.5,
+        bn_policy=bn_policy,
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
+
+
 def train_base(
     task: str,
     *,
@@ -103,19 +135,7 @@ def train_base(
     backbone.model.apply(_reset)
     prep = Preprocessing.of(backbone)
     start = time.perf_counter()
-    fit(
-        backbone.model,
-        split["train"],
-        prep,
-        lr=RECIPE["lr"],
-        weight_decay=RECIPE["weight_decay"],
-        epochs=epochs,
-        batch_size=RECIPE["batch_size"],
-        warmup_epochs=0.5,
-        device=device,
-        seed=seed,
-        progress=progress,
-    )
+    fit_recipe(backbone, split["train"], epochs=epochs, seed=seed, device=device, progress=progress)
     seconds = time.perf_counter() - start
     backbone.model.cpu()
     report = {

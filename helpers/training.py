@@ -103,6 +103,14 @@ def _batches(n: int, batch_size: int, shuffle: bool, generator: torch.Generator 
         yield order[start : start + batch_size]
 
 
+def _optimizer(groups: list[dict], name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW, or SGD with momentum 0.9, over parameter ``groups`` (each without its own weight decay gets ``weight_decay``)."""
+    for g in groups:
+        g.setdefault("weight_decay", weight_decay)
+    opt_cls = {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[name]
+    return opt_cls(groups, lr=lr, **({"momentum": 0.9} if name == "sgd" else {}))
+
+
 def _on_device(dataset: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The uint8 images and labels on ``device`` (small datasets move once; pinned for CUDA)."""
     images, labels = dataset.images, dataset.labels
@@ -174,11 +182,7 @@ def fit(
     if channels_last:
         model.to(memory_format=torch.channels_last)
     groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
-    for g in groups:
-        g.setdefault("weight_decay", weight_decay)
-    opt_cls = {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optimizer]
-    opt_kwargs = {"momentum": 0.9} if optimizer == "sgd" else {}
-    opt = opt_cls(groups, lr=lr, **opt_kwargs)
+    opt = _optimizer(groups, optimizer, lr, weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         opt, warmup_cosine(epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch))
@@ -273,9 +277,7 @@ def lr_range_test(
     ratios = [g["lr"] / top for g in groups]
     for g, r in zip(groups, ratios):
         g["lr"] = start_lr * r
-        g.setdefault("weight_decay", weight_decay)
-    opt_cls = {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optimizer]
-    opt = opt_cls(groups, lr=start_lr, **({"momentum": 0.9} if optimizer == "sgd" else {}))
+    opt = _optimizer(groups, optimizer, start_lr, weight_decay)
     growth = (end_lr / start_lr) ** (1 / (steps - 1))
     enabled, dtype = amp_settings(device)
     images, labels = _on_device(train_set, device)
