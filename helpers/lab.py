@@ -28,15 +28,22 @@ import torch
 from . import config
 from .data import ImageSet, load_dataset, make_splits, save_atomic
 from .models import Backbone, load_backbone
-from .training import Preprocessing, evaluate, fit
+from .training import evaluate, fit
 
 TASKS = {"a": "lab_a", "b": "lab_b", "digits": "mnist5k"}
 # images per class in the fixed (train pool, validation pool, test) split of each task
 POOLS = {"lab_a": (5000, 500, 1500), "lab_b": (5000, 500, 1500), "mnist5k": (300, 50, 150)}
 SPLIT_SEED = 0
 # the pretraining recipe of the committed checkpoints (the same for A and B)
-RECIPE = {"images_per_class": 5000, "epochs": 8, "batch_size": 128, "lr": 3e-3, "weight_decay": 5e-4, "seed": 0}
-COMMITTED_DIR = Path(__file__).resolve().parent.parent / "data" / "lab"
+RECIPE = {
+    "images_per_class": 5000,
+    "epochs": 8,
+    "batch_size": 128,
+    "lr": 3e-3,
+    "weight_decay": 5e-4,
+    "seed": 0,
+}
+COMMITTED_DIR = config.repo_root() / "data" / "lab"
 
 
 def _dataset_name(task: str) -> str:
@@ -44,12 +51,15 @@ def _dataset_name(task: str) -> str:
         return TASKS[task]
     if task in POOLS:
         return task
-    raise KeyError(f"unknown lab task {task!r}; choose one of {', '.join(TASKS)} (or {', '.join(POOLS)})")
+    raise KeyError(
+        f"unknown lab task {task!r}; choose one of {', '.join(TASKS)} (or {', '.join(POOLS)})"
+    )
 
 
 @lru_cache(maxsize=4)
 def task_splits(task: str) -> dict[str, ImageSet]:
-    """The fixed ``{"pool", "val", "test"}`` split of a lab task (``"a"``, ``"b"`` or ``"digits"``)."""
+    """The fixed ``{"pool", "val", "test"}`` split of a lab task (``"a"``, ``"b"`` or
+    ``"digits"``)."""
     name = _dataset_name(task)
     train, val, test = POOLS[name]
     parts = make_splits(load_dataset(name), train=train, val=val, test=test, seed=SPLIT_SEED)
@@ -64,12 +74,18 @@ def _take(dataset: ImageSet, per_class: int | None, seed: int, name: str) -> Ima
 
 
 def sample_task(
-    task: str, train_per_class: int, val_per_class: int | None = None, seed: int = 0, test_per_class: int | None = None
+    task: str,
+    train_per_class: int,
+    val_per_class: int | None = None,
+    seed: int = 0,
+    test_per_class: int | None = None,
 ) -> dict[str, ImageSet]:
-    """A seeded ``{"train", "val", "test"}`` draw: ``train_per_class`` images per class from the pool.
+    """A seeded ``{"train", "val", "test"}`` draw: ``train_per_class`` images per class from the
+    pool.
 
     ``val_per_class`` images per class from the validation pool (``None``: all of it); the test
-    set is the task's fixed test set (``test_per_class`` takes a fixed subset of it, capped at what the
+    set is the task's fixed test set (``test_per_class`` takes a fixed subset of it, capped at what
+    the
     test set holds).
     The same seed gives the same images; different seeds give different training sets.
     """
@@ -94,7 +110,8 @@ def fit_recipe(
     device: torch.device | str | None = None,
     progress: bool = True,
 ) -> dict[str, list[float]]:
-    """Train the trainable parameters of ``backbone`` with the lab recipe; returns :func:`fit`'s history.
+    """Train the trainable parameters of ``backbone`` with the lab recipe; returns :func:`fit`'s
+    history.
 
     AdamW at ``RECIPE["lr"]`` with ``RECIPE["weight_decay"]``, batches of ``RECIPE["batch_size"]``,
     half an epoch of warm-up, then cosine decay; no augmentation. The base networks and every
@@ -103,7 +120,7 @@ def fit_recipe(
     return fit(
         backbone.model,
         train_set,
-        Preprocessing.of(backbone),
+        backbone.preprocessing(),
         lr=RECIPE["lr"],
         weight_decay=RECIPE["weight_decay"],
         epochs=epochs,
@@ -127,13 +144,14 @@ def train_base(
 ) -> tuple[Backbone, dict]:
     """Train the lab CNN from scratch on ``images_per_class`` images of every class of ``task``.
 
-    Returns the backbone (eval mode, CPU) and a report: recipe, validation and test accuracy, seconds.
+    Returns the backbone (eval mode, CPU) and a report: recipe, validation and test accuracy,
+    seconds.
     """
     split = sample_task(task, images_per_class, seed=seed)
     backbone = load_backbone("labcnn", weights=None, num_classes=len(split["train"].classes))
     torch.manual_seed(seed)
     backbone.model.apply(_reset)
-    prep = Preprocessing.of(backbone)
+    prep = backbone.preprocessing()
     start = time.perf_counter()
     fit_recipe(backbone, split["train"], epochs=epochs, seed=seed, device=device, progress=progress)
     seconds = time.perf_counter() - start
@@ -160,7 +178,11 @@ def _reset(module: torch.nn.Module) -> None:
 
 def checkpoint_path(task: str, images_per_class: int, epochs: int, seed: int) -> Path:
     """Where a lab checkpoint lives: ``data/lab/`` for the committed recipe, the cache otherwise."""
-    if (images_per_class, epochs, seed) == (RECIPE["images_per_class"], RECIPE["epochs"], RECIPE["seed"]):
+    if (images_per_class, epochs, seed) == (
+        RECIPE["images_per_class"],
+        RECIPE["epochs"],
+        RECIPE["seed"],
+    ):
         return COMMITTED_DIR / f"labcnn_{task}.pt"
     return config.cache_dir("lab") / f"labcnn_{task}-{images_per_class}pc-{epochs}ep-seed{seed}.pt"
 
@@ -176,17 +198,26 @@ def pretrained(
     device: torch.device | str | None = None,
     progress: bool = True,
 ) -> Backbone:
-    """The lab CNN pretrained on ``task`` (``"a"`` or ``"b"``; ``"digits"`` too), loaded or trained once.
+    """The lab CNN pretrained on ``task`` (``"a"`` or ``"b"``; ``"digits"`` too), loaded or trained
+    once.
 
-    The committed recipe (5,000 images per class, 8 epochs, seed 0) loads ``data/lab/labcnn_<task>.pt``;
+    The committed recipe (5,000 images per class, 8 epochs, seed 0) loads
+    ``data/lab/labcnn_<task>.pt``;
     other recipes are trained on first use and cached. ``force=True`` retrains and overwrites.
     """
     path = checkpoint_path(task, images_per_class, epochs, seed)
     if force or not path.is_file():
         if not train_if_missing and not force:
-            raise FileNotFoundError(f"no lab checkpoint at {path}; run `python -m helpers.lab pretrain`")
+            raise FileNotFoundError(
+                f"no lab checkpoint at {path}; run `python -m helpers.lab pretrain`"
+            )
         backbone, report = train_base(
-            task, images_per_class=images_per_class, epochs=epochs, seed=seed, device=device, progress=progress
+            task,
+            images_per_class=images_per_class,
+            epochs=epochs,
+            seed=seed,
+            device=device,
+            progress=progress,
         )
         save_atomic(backbone.model.state_dict(), path)
         tmp = path.with_suffix(".json.tmp")
@@ -203,9 +234,13 @@ def checkpoint_report(task: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m helpers.lab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.lab", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    pre = sub.add_parser("pretrain", help="train the lab CNN on A and B (writes data/lab/ for the default recipe)")
+    pre = sub.add_parser(
+        "pretrain", help="train the lab CNN on A and B (writes data/lab/ for the default recipe)"
+    )
     pre.add_argument("--tasks", nargs="+", default=["a", "b"], choices=list(TASKS))
     pre.add_argument("--images-per-class", type=int, default=RECIPE["images_per_class"])
     pre.add_argument("--epochs", type=int, default=RECIPE["epochs"])
@@ -214,7 +249,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "pretrain":
         for task in args.tasks:
-            pretrained(task, images_per_class=args.images_per_class, epochs=args.epochs, seed=args.seed, force=True)
+            pretrained(
+                task,
+                images_per_class=args.images_per_class,
+                epochs=args.epochs,
+                seed=args.seed,
+                force=True,
+            )
             path = checkpoint_path(task, args.images_per_class, args.epochs, args.seed)
             report = json.loads(path.with_suffix(".json").read_text())
             print(f"{path}: test accuracy {report['test_accuracy']:.4f} ({report['seconds']} s)")
@@ -222,8 +263,11 @@ def main(argv: list[str] | None = None) -> None:
         for task in ("a", "b"):
             backbone = pretrained(task, train_if_missing=False)
             test = task_splits(task)["test"]
-            acc = evaluate(backbone.model, test, Preprocessing.of(backbone), device="cpu")["accuracy"]
-            print(f"labcnn_{task}: test accuracy {acc:.4f} on {len(test)} images ({', '.join(test.classes)})")
+            acc = evaluate(backbone.model, test, backbone.preprocessing(), device="cpu")["accuracy"]
+            print(
+                f"labcnn_{task}: test accuracy {acc:.4f} on {len(test)} images "
+                f"({', '.join(test.classes)})"
+            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .preprocessing import Preprocessing
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BN_POLICIES = ("train", "eval", "frozen")
@@ -58,6 +60,15 @@ class Backbone:
     @property
     def stage_names(self) -> list[str]:
         return [name for name, _ in self.stages]
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.stages)
+
+    def preprocessing(self, size: int | None = None) -> Preprocessing:
+        """The input this network expects (its size unless ``size`` is given, mean, std,
+        channels)."""
+        return Preprocessing.of(self, size=size)
 
 
 def _get_attr(module: nn.Module, path: str) -> nn.Module:
@@ -106,13 +117,16 @@ def _lite0(weights: str | None) -> Backbone:
         source = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
         target = model.state_dict()
         if len(source) != len(target):
-            raise RuntimeError(f"lite0 weights file has {len(source)} tensors, model expects {len(target)}")
+            raise RuntimeError(
+                f"lite0 weights file has {len(source)} tensors, model expects {len(target)}"
+            )
         # the file uses the original EfficientNet names; tensors match timm's one-to-one, in order
         mapped = {}
         for (src_name, tensor), (dst_name, expected) in zip(source.items(), target.items()):
             if tensor.shape != expected.shape:
                 raise RuntimeError(
-                    f"lite0: {src_name} {tuple(tensor.shape)} does not fit {dst_name} {tuple(expected.shape)}"
+                    f"lite0: {src_name} {tuple(tensor.shape)} does not fit {dst_name} "
+                    f"{tuple(expected.shape)}"
                 )
             mapped[dst_name] = tensor
         model.load_state_dict(mapped)
@@ -120,16 +134,16 @@ def _lite0(weights: str | None) -> Backbone:
     stages += [(f"block{i}", block) for i, block in enumerate(model.blocks)]
     stages.append(("head_conv", nn.Sequential(model.conv_head, model.bn2)))
     return Backbone(
-        "lite0",
-        model,
-        stages,
-        "classifier",
-        model.bn2.act,
-        model.num_features,
-        (0.5,) * 3,
-        (0.5,) * 3,
-        224,
-        weights or "random",
+        name="lite0",
+        model=model,
+        stages=stages,
+        head_name="classifier",
+        code_activation=model.bn2.act,
+        feature_dim=model.num_features,
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        input_size=224,
+        weights=weights or "random",
         labels=imagenet_labels(),
     )
 
@@ -139,22 +153,27 @@ def hub_checkpoint(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
-def load_hub_weights(url: str, name: str, download: bool = True) -> dict[str, torch.Tensor]:
-    """A torchvision state dict from the torch hub cache, else downloaded; clear error if neither."""
-    path = hub_checkpoint(url)
+def load_hub_weights(weights, name: str, download: bool = True) -> dict[str, torch.Tensor]:
+    """A torchvision state dict (``weights``: a ``*_Weights`` enum member), cached or downloaded.
+
+    The torch hub cache is read first. Otherwise, when ``download`` is set, torchvision's
+    weights API downloads the file with a progress bar and checks its SHA-256 prefix (the one
+    in the file name). Offline, the error says which file to get and where to put it.
+    """
+    path = hub_checkpoint(weights.url)
     if path.exists():
         return torch.load(path, map_location="cpu", weights_only=True)
     if download:
         try:
-            return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, weights_only=True)
-        except Exception as err:  # URLError, socket errors, HTTP errors
+            return weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
+        except Exception as err:  # URLError, socket errors, HTTP errors, a wrong checksum
             reason = f"download failed: {type(err).__name__}: {err}"
     else:
         reason = "this check does not download"
     raise BackboneUnavailable(
         f"{name} ImageNet weights are not in the torch hub cache ({path}) and {reason}. "
-        f"Connect to the internet once, or copy {os.path.basename(url)} into {path.parent}. "
-        "The default backbone 'lite0' needs no download."
+        f"Connect to the internet once, or copy {os.path.basename(weights.url)} into "
+        f"{path.parent}. The default backbone 'lite0' needs no download."
     )
 
 
@@ -163,20 +182,22 @@ def _resnet18(weights: str | None, download: bool = True) -> Backbone:
 
     model = resnet18(weights=None)
     if weights == "imagenet":
-        model.load_state_dict(load_hub_weights(ResNet18_Weights.IMAGENET1K_V1.url, "resnet18", download))
+        model.load_state_dict(
+            load_hub_weights(ResNet18_Weights.IMAGENET1K_V1, "resnet18", download)
+        )
     stages = [("stem", nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool))]
     stages += [(f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)]
     return Backbone(
-        "resnet18",
-        model,
-        stages,
-        "fc",
-        model.layer4[-1].relu,
-        512,
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        224,
-        weights or "random",
+        name="resnet18",
+        model=model,
+        stages=stages,
+        head_name="fc",
+        code_activation=model.layer4[-1].relu,
+        feature_dim=512,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        input_size=224,
+        weights=weights or "random",
         labels=imagenet_labels(),
     )
 
@@ -186,7 +207,7 @@ def _alexnet(weights: str | None, download: bool = True) -> Backbone:
 
     model = alexnet(weights=None)
     if weights == "imagenet":
-        model.load_state_dict(load_hub_weights(AlexNet_Weights.IMAGENET1K_V1.url, "alexnet", download))
+        model.load_state_dict(load_hub_weights(AlexNet_Weights.IMAGENET1K_V1, "alexnet", download))
     f, c = model.features, model.classifier
     stages = [
         ("conv1", f[0:3]),
@@ -198,16 +219,16 @@ def _alexnet(weights: str | None, download: bool = True) -> Backbone:
         ("fc7", c[3:6]),
     ]
     return Backbone(
-        "alexnet",
-        model,
-        stages,
-        "classifier.6",
-        c[5],
-        4096,
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        224,
-        weights or "random",
+        name="alexnet",
+        model=model,
+        stages=stages,
+        head_name="classifier.6",
+        code_activation=c[5],
+        feature_dim=4096,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        input_size=224,
+        weights=weights or "random",
         labels=imagenet_labels(),
     )
 
@@ -256,7 +277,8 @@ def _labcnn(weights: str | None, num_classes: int | None = None) -> Backbone:
         path = Path(weights)
         if not path.is_file():
             raise BackboneUnavailable(
-                f"no lab checkpoint at {path}; `python -m helpers.lab pretrain` trains the lab networks"
+                f"no lab checkpoint at {path}; `python -m helpers.lab pretrain` trains the lab "
+                "networks"
             )
         state = torch.load(path, map_location="cpu", weights_only=True)
         if num_classes is None:
@@ -266,16 +288,16 @@ def _labcnn(weights: str | None, num_classes: int | None = None) -> Backbone:
         model.load_state_dict(state)
     stages = [(f"conv{i + 1}", stage) for i, stage in enumerate(model.stages)]
     return Backbone(
-        "labcnn",
-        model,
-        stages,
-        "fc",
-        model.stages[-1][2],
-        model.fc.in_features,
-        (0.5,),
-        (0.5,),
-        28,
-        str(weights or "random"),
+        name="labcnn",
+        model=model,
+        stages=stages,
+        head_name="fc",
+        code_activation=model.stages[-1][2],
+        feature_dim=model.fc.in_features,
+        mean=(0.5,),
+        std=(0.5,),
+        input_size=28,
+        weights=str(weights or "random"),
         in_channels=1,
     )
 
@@ -289,7 +311,8 @@ BACKBONES: dict[str, tuple[Callable[..., Backbone], str]] = {
 
 
 def load_backbone(name: str, weights: str | None = "imagenet", **kwargs) -> Backbone:
-    """Build a registered backbone. ``weights``: ``"imagenet"`` (labcnn: a checkpoint path) or ``None`` for random init.
+    """Build a registered backbone. ``weights``: ``"imagenet"`` (labcnn: a checkpoint path) or
+    ``None`` for random init.
 
     The model is returned in ``eval()`` mode on the CPU.
     """
@@ -332,8 +355,11 @@ def replace_head(backbone: Backbone, num_classes: int, seed: int | None = None) 
     return new
 
 
-def freeze_stages(backbone: Backbone, trainable_stages: int | Iterable[str] = 0, train_head: bool = True) -> list[str]:
-    """Freeze every stage except the last ``trainable_stages`` (or those named); the head stays trainable.
+def freeze_stages(
+    backbone: Backbone, trainable_stages: int | Iterable[str] = 0, train_head: bool = True
+) -> list[str]:
+    """Freeze every stage except the last ``trainable_stages`` (or those named); the head stays
+    trainable.
 
     Returns the names of the trainable stages. ``trainable_stages=0`` trains only the head,
     ``len(backbone.stages)`` fine-tunes everything.
@@ -384,7 +410,8 @@ def param_groups(
     stage_lrs: dict[str, float] | None = None,
     weight_decay: float = 0.0,
 ) -> list[dict]:
-    """Optimizer parameter groups: the head at ``head_lr``, each stage at ``stage_lrs[name]`` or ``backbone_lr``.
+    """Optimizer parameter groups: the head at ``head_lr``, each stage at ``stage_lrs[name]`` or
+    ``backbone_lr``.
 
     Only parameters with ``requires_grad`` are included; a group whose LR is 0 is left out
     (use :func:`freeze_stages` to make that explicit). Each group carries its ``name``.
@@ -399,12 +426,15 @@ def param_groups(
             groups.append({"name": name, "params": params, "lr": lr, "weight_decay": weight_decay})
     head_params = [p for p in backbone.head.parameters() if p.requires_grad]
     if head_params:
-        groups.append({"name": "head", "params": head_params, "lr": head_lr, "weight_decay": weight_decay})
+        groups.append(
+            {"name": "head", "params": head_params, "lr": head_lr, "weight_decay": weight_decay}
+        )
     return groups
 
 
 def layerwise_lrs(backbone: Backbone, top_lr: float, decay: float) -> dict[str, float]:
-    """Discriminative learning rates: the last stage at ``top_lr``, each earlier one ``decay`` times smaller.
+    """Discriminative learning rates: the last stage at ``top_lr``, each earlier one ``decay``
+    times smaller.
 
     Returns ``{stage_name: lr}`` for :func:`param_groups`'s ``stage_lrs``; ``decay=1`` gives one LR
     for every stage, ``decay=0.5`` halves it per stage toward the input (ULMFiT used 1/2.6).
@@ -416,11 +446,14 @@ def layerwise_lrs(backbone: Backbone, top_lr: float, decay: float) -> dict[str, 
 
 
 def reset_stages(backbone: Backbone, names: Iterable[str], seed: int | None = None) -> None:
-    """Re-initialise the named stages (weights and BatchNorm statistics) as a fresh network would have them."""
+    """Re-initialise the named stages (weights and BatchNorm statistics) as a fresh network would
+    have them."""
     stages = dict(backbone.stages)
     names = list(names)
     if unknown := set(names) - set(stages):
-        raise KeyError(f"unknown stages {sorted(unknown)}; {backbone.name} has {backbone.stage_names}")
+        raise KeyError(
+            f"unknown stages {sorted(unknown)}; {backbone.name} has {backbone.stage_names}"
+        )
     if seed is not None:
         torch.manual_seed(seed)
     for name in names:
@@ -440,19 +473,13 @@ def predict_topk(
     device: torch.device | str = "cpu",
     batch_size: int = 32,
 ) -> tuple[torch.Tensor, list[list[str]]]:
-    """Top-``k`` class probabilities ``(N, k)`` and names for uint8 images ``(N, C, H, W)``, in batches."""
-    from .features import preprocess
-
+    """Top-``k`` class probabilities ``(N, k)`` and names for uint8 images ``(N, C, H, W)``, in
+    batches."""
     model = backbone.model.to(device).eval()
+    prep = backbone.preprocessing(image_size)
     probs, idx = [], []
     for start in range(0, len(images), batch_size):
-        x = preprocess(
-            images[start : start + batch_size].to(device),
-            image_size or backbone.input_size,
-            backbone.mean,
-            backbone.std,
-            backbone.in_channels,
-        )
+        x = prep(images[start : start + batch_size].to(device))
         p, i = model(x).float().softmax(-1).topk(k)
         probs.append(p.cpu())
         idx.append(i.cpu())

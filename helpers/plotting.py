@@ -1,4 +1,8 @@
-"""Figures: image grids and top-k prediction panels. Every function returns the figure."""
+"""Figures: image grids, prediction panels, filters and feature maps, error bars, heat-maps of
+grid summaries, the four-scenario decision chart, training curves and evidence overlays.
+
+Every function returns the figure; those that draw into one panel take ``ax=None``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+from .experiments import pivot
 
 
 def to_display(image: torch.Tensor) -> np.ndarray:
@@ -23,11 +29,16 @@ def image_grid(
     """Show uint8 images ``(N, C, H, W)`` in a grid with optional titles."""
     n = len(images)
     nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3)), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3)), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(to_display(images[i]), interpolation="nearest" if images.shape[-1] < 64 else "antialiased")
+            ax.imshow(
+                to_display(images[i]),
+                interpolation="nearest" if images.shape[-1] < 64 else "antialiased",
+            )
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
@@ -41,10 +52,15 @@ def prediction_panel(
     truth: Sequence[str] | None = None,
     size: float = 2.2,
 ) -> plt.Figure:
-    """One row per image: the image, then a bar chart of its top-k classes (``probs`` ``(N, k)``)."""
+    """One row per image: the image, then a bar chart of its top-k classes (``probs`` ``(N,
+    k)``)."""
     n, k = probs.shape
     fig, axes = plt.subplots(
-        n, 2, figsize=(2.6 * size, n * size * 0.8), squeeze=False, gridspec_kw={"width_ratios": [1, 1.6]}
+        n,
+        2,
+        figsize=(2.6 * size, n * size * 0.8),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1, 1.6]},
     )
     for i in range(n):
         axes[i, 0].imshow(to_display(images[i]))
@@ -62,9 +78,14 @@ def prediction_panel(
 
 
 def evidence_overlay(
-    image: torch.Tensor, evidence: torch.Tensor, class_index: int, labels: Sequence[str], ax: plt.Axes | None = None
+    image: torch.Tensor,
+    evidence: torch.Tensor,
+    class_index: int,
+    labels: Sequence[str],
+    ax: plt.Axes | None = None,
 ) -> plt.Figure:
-    """One class's evidence map ``(num_classes, h, w)`` upsampled over uint8 ``image`` ``(3, H, W)``."""
+    """One class's evidence map ``(num_classes, h, w)`` upsampled over uint8 ``image`` ``(3, H,
+    W)``."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3))
     h, w = image.shape[-2:]
     ax.imshow(to_display(image))
@@ -97,8 +118,11 @@ def heatmap(
     return fig
 
 
-def filter_grid(weight: torch.Tensor, ncols: int = 16, title: str = "", size: float = 0.6) -> plt.Figure:
-    """First-layer filters ``(out, 3, k, k)`` as small RGB images, each min-max scaled on its own."""
+def filter_grid(
+    weight: torch.Tensor, ncols: int = 16, title: str = "", size: float = 0.6
+) -> plt.Figure:
+    """First-layer filters ``(out, 3, k, k)`` as small RGB images, each min-max scaled on its
+    own."""
     w = weight.detach().float().cpu()
     lo = w.flatten(1).min(1).values.view(-1, 1, 1, 1)
     hi = w.flatten(1).max(1).values.view(-1, 1, 1, 1)
@@ -116,7 +140,9 @@ def filter_grid(weight: torch.Tensor, ncols: int = 16, title: str = "", size: fl
 
 def stage_maps(maps: dict[str, torch.Tensor], channels: int = 6, size: float = 1.1) -> plt.Figure:
     """Rows of feature maps: for each stage ``(C, h, w)``, the ``channels`` most active channels."""
-    fig, axes = plt.subplots(len(maps), channels, figsize=(channels * size, len(maps) * size), squeeze=False)
+    fig, axes = plt.subplots(
+        len(maps), channels, figsize=(channels * size, len(maps) * size), squeeze=False
+    )
     for row, (name, fmap) in zip(axes, maps.items()):
         top = fmap.flatten(1).mean(1).topk(min(channels, len(fmap))).indices
         for j, ax in enumerate(row):
@@ -124,7 +150,13 @@ def stage_maps(maps: dict[str, torch.Tensor], channels: int = 6, size: float = 1
             ax.set_yticks([])
             if j < len(top):
                 ax.imshow(fmap[top[j]].float().cpu().numpy(), cmap="viridis")
-        row[0].set_ylabel(f"{name}\n{fmap.shape[-2]}×{fmap.shape[-1]}", fontsize=7, rotation=0, ha="right", va="center")
+        row[0].set_ylabel(
+            f"{name}\n{fmap.shape[-2]}×{fmap.shape[-1]}",
+            fontsize=7,
+            rotation=0,
+            ha="right",
+            va="center",
+        )
     fig.tight_layout()
     return fig
 
@@ -165,21 +197,21 @@ def summary_heatmap(
     cmap: str = "RdYlGn",
     label: str | None = None,
 ) -> plt.Figure:
-    """A heat-map of :func:`helpers.experiments.summarise` output, each cell annotated ``mean ± interval``.
+    """A heat-map of :func:`helpers.experiments.summarise` output, each cell annotated ``mean ±
+    interval``.
 
     ``relative=True`` colours each cell by its distance to the best mean of its row (0 = the row's
     winner), so rows with different difficulty share one colour scale. ``cmap`` and the colour-bar
     ``label`` can be changed for metrics that are not accuracies.
     """
-    row_labels = list(dict.fromkeys(r[rows] for r in summary))
-    col_labels = list(dict.fromkeys(r[cols] for r in summary))
-    means = np.full((len(row_labels), len(col_labels)), np.nan)
+    row_labels, col_labels, means = pivot(summary, rows, cols, "mean")
+    _, _, halves = pivot(summary, rows, cols, "ci")
+    means, halves = means * scale, halves * scale
     text = np.full(means.shape, "", dtype=object)
-    for r in summary:
-        i, j = row_labels.index(r[rows]), col_labels.index(r[cols])
-        means[i, j] = r["mean"] * scale
-        half = "" if np.isnan(r["ci"]) else f"\n± {r['ci'] * scale:.1f}"
-        text[i, j] = f"{r['mean'] * scale:.1f}{half}"
+    for (i, j), mean in np.ndenumerate(means):
+        if not np.isnan(mean):
+            half = "" if np.isnan(halves[i, j]) else f"\n± {halves[i, j]:.1f}"
+            text[i, j] = f"{mean:.1f}{half}"
     shown = means - np.nanmax(means, axis=1, keepdims=True) if relative else means
     fig, ax = (
         (ax.figure, ax)
@@ -194,7 +226,9 @@ def summary_heatmap(
     )
     for (i, j), t in np.ndenumerate(text):
         ax.text(j, i, t, ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(len(col_labels)), [str(c) for c in col_labels], rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(
+        range(len(col_labels)), [str(c) for c in col_labels], rotation=30, ha="right", fontsize=8
+    )
     ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels], fontsize=8)
     ax.set_title(title, fontsize=9)
     default = "points behind the row's best" if relative else "accuracy (%)"
@@ -204,9 +238,11 @@ def summary_heatmap(
 
 
 def decision_chart(cells: dict[tuple[str, str], dict], title: str = "") -> plt.Figure:
-    """The four-scenario chart: size (rows: small, large) × similarity (columns: similar, different).
+    """The four-scenario chart: size (rows: small, large) × similarity (columns: similar,
+    different).
 
-    ``cells[(size, similarity)]`` = ``{"rule": str, "measured": str, "holds": True | "tie" | False | None}``.
+    ``cells[(size, similarity)]`` =
+    ``{"rule": str, "measured": str, "holds": True | "tie" | False | None}``.
     Green = the rule's strategy won, yellow = another won but within the interval, orange = the
     rule was contradicted by more than the interval, grey = not measured.
     """
@@ -216,7 +252,9 @@ def decision_chart(cells: dict[tuple[str, str], dict], title: str = "") -> plt.F
     for i, size in enumerate(sizes):
         for j, sim in enumerate(sims):
             cell = cells.get((size, sim), {"rule": "", "measured": "not measured", "holds": None})
-            ax.add_patch(plt.Rectangle((j, 1 - i), 1, 1, facecolor=colours[cell["holds"]], edgecolor="k"))
+            ax.add_patch(
+                plt.Rectangle((j, 1 - i), 1, 1, facecolor=colours[cell["holds"]], edgecolor="k")
+            )
             verdict = {
                 True: "rule held",
                 "tie": "rule not contradicted (within the interval)",
@@ -236,29 +274,42 @@ def decision_chart(cells: dict[tuple[str, str], dict], title: str = "") -> plt.F
     return fig
 
 
-def training_curves(rows: Sequence[dict], reference: Sequence[dict] = (), title: str = "") -> plt.Figure:
-    """Training loss, validation accuracy per epoch and weight change per stage, averaged over ``rows`` (seeds).
+def training_curves(
+    histories: Sequence[dict],
+    changes: Sequence[dict] = (),
+    *,
+    reference_histories: Sequence[dict] = (),
+    reference_changes: Sequence[dict] = (),
+    title: str = "",
+) -> plt.Figure:
+    """Training loss and validation accuracy per epoch, and weight change per stage, seed-averaged.
 
-    Each row holds ``history`` (``{"train_loss": [...], "val_accuracy": [...]}``) and ``change``
-    (``{stage: relative change}``), as the fine-tuning grid of notebook 06 stores them.
-    ``reference`` rows (e.g. the best setting) are drawn in grey for comparison.
+    ``histories``: :func:`helpers.training.fit` histories (``train_loss`` and ``val_accuracy``
+    lists, one per seed); ``changes``: :func:`helpers.models.stage_weight_change` dicts
+    (``{stage: relative change}``), one per seed. The ``reference_*`` runs (e.g. the best
+    setting) are drawn in grey for comparison.
     """
-    if not rows:
-        raise ValueError("training_curves needs at least one row")
+    if not histories:
+        raise ValueError("training_curves needs at least one history")
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for group, colour, label in ((reference, "0.6", "reference"), (rows, "tab:blue", "selected")):
-        if not group:
+    groups = (
+        (reference_histories, reference_changes, "0.6", "reference", -0.2),
+        (histories, changes, "tab:blue", "selected", 0.2),
+    )
+    for hists, chgs, colour, label, offset in groups:
+        if not hists:
             continue
-        loss = np.mean([r["history"]["train_loss"] for r in group], axis=0)
-        acc = np.mean([r["history"]["val_accuracy"] for r in group], axis=0) * 100
+        loss = np.mean([h["train_loss"] for h in hists], axis=0)
+        acc = np.mean([h["val_accuracy"] for h in hists], axis=0) * 100
         epochs = np.arange(1, len(loss) + 1)
         axes[0].plot(epochs, loss, color=colour, marker=".", label=label)
         axes[1].plot(epochs, acc, color=colour, marker=".", label=label)
-        stages = list(group[0]["change"])
-        change = np.mean([[r["change"][s] for s in stages] for r in group], axis=0)
-        offset = -0.2 if group is reference else 0.2
-        axes[2].bar(np.arange(len(stages)) + offset, change, width=0.4, color=colour, label=label)
-        axes[2].set_xticks(range(len(stages)), stages, rotation=45, fontsize=7)
+        if chgs:
+            stages = list(chgs[0])
+            change = np.mean([[c[s] for s in stages] for c in chgs], axis=0)
+            x = np.arange(len(stages)) + offset
+            axes[2].bar(x, change, width=0.4, color=colour, label=label)
+            axes[2].set_xticks(range(len(stages)), stages, rotation=45, fontsize=7)
     axes[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
     axes[1].set(xlabel="epoch", ylabel="validation accuracy (%)")
     axes[2].set(ylabel="relative weight change ‖w−w₀‖/‖w₀‖", yscale="log")

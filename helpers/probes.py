@@ -7,7 +7,7 @@ scored at the end. Features are standardised with statistics of the training spl
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,14 +25,17 @@ KINDS = ("logistic", "svm", "logistic_torch")
 
 
 class TorchLogistic(ClassifierMixin, BaseEstimator):
-    """Multinomial logistic regression fitted full-batch with L-BFGS in torch (a fast stand-in for scikit-learn's).
+    """Multinomial logistic regression fitted full-batch with L-BFGS in torch (a fast stand-in for
+    scikit-learn's).
 
     Minimises the same objective as ``LogisticRegression(C=C)``: ``C · Σ cross-entropy + ½‖W‖²``
     (intercept not penalised). Scikit-learn-style ``fit``/``predict``/``score``; ``warm_start``
     reuses the previous solution, which makes a sweep over ``C`` much cheaper.
     """
 
-    def __init__(self, C: float = 1.0, max_iter: int = 500, tol: float = 1e-4, warm_start: bool = False):
+    def __init__(
+        self, C: float = 1.0, max_iter: int = 500, tol: float = 1e-4, warm_start: bool = False
+    ):
         self.C, self.max_iter, self.tol, self.warm_start = C, max_iter, tol, warm_start
 
     def fit(self, X, y) -> TorchLogistic:
@@ -43,8 +46,15 @@ class TorchLogistic(ClassifierMixin, BaseEstimator):
         self.classes_ = classes.numpy()
         n, d = X.shape
         k = len(classes)
-        if self.warm_start and getattr(self, "coef_", None) is not None and self.coef_.shape == (k, d):
-            w0, b0 = torch.as_tensor(self.coef_, dtype=X.dtype), torch.as_tensor(self.intercept_, dtype=X.dtype)
+        if (
+            self.warm_start
+            and getattr(self, "coef_", None) is not None
+            and self.coef_.shape == (k, d)
+        ):
+            w0, b0 = (
+                torch.as_tensor(self.coef_, dtype=X.dtype),
+                torch.as_tensor(self.intercept_, dtype=X.dtype),
+            )
         else:
             w0, b0 = torch.zeros(k, d, dtype=X.dtype), torch.zeros(k, dtype=X.dtype)
         w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
@@ -78,15 +88,20 @@ class TorchLogistic(ClassifierMixin, BaseEstimator):
 
 @dataclass
 class ProbeResult:
-    """A fitted probe: the scikit-learn pipeline, the chosen ``C`` and accuracies per ``C`` on val."""
+    """A fitted probe: the scikit-learn pipeline, the chosen ``C`` and accuracies per ``C`` on
+    val."""
 
     kind: str
     pipeline: Pipeline
     C: float
     val_accuracy: float
     val_curve: dict[float, float]
+    train_accuracy: float | None = None
+    test_accuracy: float | None = None
 
-    def accuracy(self, features: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray) -> float:
+    def accuracy(
+        self, features: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
+    ) -> float:
         """Accuracy in [0, 1] on ``features`` ``(N, D)`` with integer ``labels`` ``(N,)``."""
         return float(self.pipeline.score(_np(features), _np(labels)))
 
@@ -101,7 +116,9 @@ def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
 SCALERS = ("standard", "l2", None)
 
 
-def make_probe(kind: str, C: float, seed: int = 0, max_iter: int = 2000, scaler: str | None = "standard") -> Pipeline:
+def make_probe(
+    kind: str, C: float, seed: int = 0, max_iter: int = 2000, scaler: str | None = "standard"
+) -> Pipeline:
     """An unfitted ``[scaler →] LogisticRegression | LinearSVC | TorchLogistic`` pipeline.
 
     ``scaler``: ``"standard"`` (per-feature z-score, statistics of the training split), ``"l2"``
@@ -135,8 +152,10 @@ def fit_probe(
 ) -> ProbeResult:
     """Fit a linear probe for each ``C`` in ``Cs``; keep the one with the best validation accuracy.
 
-    Ties go to the smaller ``C`` (stronger regularisation). Features float ``(N, D)``, labels int ``(N,)``.
-    ``kind="logistic_torch"`` sweeps ``C`` upwards with warm starts (same objective as ``"logistic"``, faster).
+    Ties go to the smaller ``C`` (stronger regularisation). Features float ``(N, D)``, labels int
+    ``(N,)``.
+    ``kind="logistic_torch"`` sweeps ``C`` upwards with warm starts (same objective as
+    ``"logistic"``, faster).
     """
     Xtr, ytr, Xva, yva = map(_np, (train_features, train_labels, val_features, val_labels))
     if len(np.unique(ytr)) < 2:
@@ -144,7 +163,9 @@ def fit_probe(
     best, curve, previous = None, {}, None
     for C in sorted(Cs):
         pipe = make_probe(kind, C, seed, scaler=scaler)
-        if kind == "logistic_torch" and previous is not None:  # warm start from the last, more regularised fit
+        if (
+            kind == "logistic_torch" and previous is not None
+        ):  # warm start from the last, more regularised fit
             clf = pipe[-1]
             clf.coef_, clf.intercept_, clf.warm_start = previous.coef_, previous.intercept_, True
         with warnings.catch_warnings():
@@ -155,3 +176,42 @@ def fit_probe(
         if best is None or curve[C] > best[2]:
             best = (C, pipe, curve[C])
     return ProbeResult(kind, best[1], best[0], best[2], curve)
+
+
+def _labels(part) -> torch.Tensor | np.ndarray:
+    return part.labels if hasattr(part, "labels") else part
+
+
+def probe_splits(
+    features: Mapping[str, torch.Tensor | np.ndarray],
+    split: Mapping[str, object],
+    *,
+    kind: str = "logistic",
+    Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0),
+    seed: int = 0,
+    scaler: str | None = "standard",
+) -> ProbeResult:
+    """The whole protocol: fit on ``train``, choose ``C`` on ``val``, score once on ``test``.
+
+    ``features`` and ``split`` have the keys ``"train"``, ``"val"``, ``"test"``: features
+    float ``(N, D)`` per split, and per split an :class:`~helpers.data.ImageSet` (its labels
+    are used) or the integer labels ``(N,)``. The result carries ``train_accuracy`` (to see
+    overfitting), ``val_accuracy`` and ``test_accuracy``.
+    """
+    missing = {"train", "val", "test"} - set(features) | {"train", "val", "test"} - set(split)
+    if missing:
+        raise KeyError(f"probe_splits needs train, val and test; missing {sorted(missing)}")
+    y = {k: _labels(split[k]) for k in ("train", "val", "test")}
+    result = fit_probe(
+        features["train"],
+        y["train"],
+        features["val"],
+        y["val"],
+        kind=kind,
+        Cs=Cs,
+        seed=seed,
+        scaler=scaler,
+    )
+    result.train_accuracy = result.accuracy(features["train"], y["train"])
+    result.test_accuracy = result.accuracy(features["test"], y["test"])
+    return result

@@ -17,71 +17,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import config
+from . import config, models
+from .config import amp_settings
 from .data import ImageSet
-from .features import normalise, preprocess
-from .models import apply_bn_policy
+from .preprocessing import Preprocessing
+
+__all__ = ["amp_settings", "evaluate", "fine_tune", "fit", "lr_range_test", "warmup_cosine"]
 
 
-@dataclass
-class Preprocessing:
-    """How uint8 images become network inputs: resize to ``size``, ``channels``, normalise with ``mean``/``std``."""
-
-    size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    channels: int = 3
-
-    @classmethod
-    def of(cls, backbone, size: int | None = None) -> Preprocessing:
-        return cls(size or backbone.input_size, backbone.mean, backbone.std, backbone.in_channels)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return preprocess(images, self.size, self.mean, self.std, self.channels)
-
-    def augmented(self, images: torch.Tensor, generator: torch.Generator | None = None, **augmentation) -> torch.Tensor:
-        """Like ``__call__`` with :func:`augment` fused in: uint8 ``(N, C, H, W)`` → float ``(N, channels, size, size)``.
-
-        The random crop is resampled straight from the stored images to ``size`` (one interpolation
-        instead of resize-then-crop), then normalised.
-        """
-        k = self.channels
-        x = preprocess(images, None, (0.0,) * k, (1.0,) * k, k)  # float in [0, 1], channels adapted
-        return normalise(augment(x, out_size=self.size, generator=generator, **augmentation), self.mean, self.std)
+SCHEDULES = ("warmup_cosine", "constant")
 
 
-def augment(
-    x: torch.Tensor,
-    *,
-    scale: tuple[float, float] = (0.6, 1.0),
-    flip: bool = True,
-    generator: torch.Generator | None = None,
-    out_size: int | None = None,
-) -> torch.Tensor:
-    """Batched random-resized-crop (square, area fraction in ``scale``) and horizontal flip, on x's device.
-
-    ``x`` float ``(N, C, H, W)`` → ``(N, C, out_size, out_size)`` (same size when ``out_size`` is
-    None). One ``grid_sample`` call for the whole batch.
-    """
-    n = x.shape[0]
-    rand = torch.rand(n, 4, device="cpu", generator=generator).to(x.device)
-    side = torch.sqrt(scale[0] + (scale[1] - scale[0]) * rand[:, 0])  # crop side as a fraction of the image
-    tx = (rand[:, 1] * 2 - 1) * (1 - side)
-    ty = (rand[:, 2] * 2 - 1) * (1 - side)
-    mirrored = rand[:, 3] < 0.5 if flip else torch.zeros(n, dtype=torch.bool, device=x.device)
-    sx = torch.where(mirrored, -side, side)
-    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
-    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, tx, side, ty
-    shape = list(x.shape) if out_size is None else [n, x.shape[1], out_size, out_size]
-    grid = F.affine_grid(theta, shape, align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-
-
-def amp_settings(device: torch.device) -> tuple[bool, torch.dtype | None]:
-    """``(enabled, dtype)`` for autocast: bf16 on CUDA GPUs that support it, fp16 on older ones, off elsewhere."""
-    if device.type != "cuda":
-        return False, None
-    return True, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+def _constant(step: int) -> float:
+    return 1.0
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int):
@@ -96,19 +44,70 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
     return factor
 
 
-def _batches(n: int, batch_size: int, shuffle: bool, generator: torch.Generator | None, drop_last: bool = False):
+def _batches(
+    n: int,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    drop_last: bool = False,
+):
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
         yield order[start : start + batch_size]
 
 
-def _optimizer(groups: list[dict], name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW, or SGD with momentum 0.9, over parameter ``groups`` (each without its own weight decay gets ``weight_decay``)."""
-    for g in groups:
-        g.setdefault("weight_decay", weight_decay)
+def _optimizer(
+    groups: list[dict], name: str, lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    """AdamW, or SGD with momentum 0.9, over *copies* of parameter ``groups``.
+
+    Torch's optimizers write into the group dicts they are given (``lr``, ``initial_lr``,
+    betas…); copying them first leaves the caller's groups exactly as they were. A group
+    without its own weight decay gets ``weight_decay``.
+    """
+    copies = [{"weight_decay": weight_decay, **g, "params": list(g["params"])} for g in groups]
     opt_cls = {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[name]
-    return opt_cls(groups, lr=lr, **({"momentum": 0.9} if name == "sgd" else {}))
+    return opt_cls(copies, lr=lr, **({"momentum": 0.9} if name == "sgd" else {}))
+
+
+@dataclass
+class _Session:
+    """What ``fit`` and ``lr_range_test`` share: device, seeded generator, optimizer, AMP, data."""
+
+    device: torch.device
+    generator: torch.Generator
+    opt: torch.optim.Optimizer
+    amp: bool
+    dtype: torch.dtype | None
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+def _set_up(
+    model: nn.Module,
+    train_set: ImageSet,
+    *,
+    param_groups: list[dict] | None,
+    lr: float,
+    optimizer: str,
+    weight_decay: float,
+    device: torch.device | str | None,
+    seed: int,
+    channels_last: bool,
+) -> _Session:
+    """Seed, move the model and the data to the device, and build the optimizer (groups copied)."""
+    device = torch.device(device) if device is not None else config.pick_device()
+    generator = config.seed_everything(seed)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = param_groups or [{"params": trainable, "lr": lr}]
+    opt = _optimizer(groups, optimizer, lr, weight_decay)
+    amp, dtype = amp_settings(device)
+    images, labels = _on_device(train_set, device)
+    return _Session(device, generator, opt, amp, dtype, images, labels)
 
 
 def _on_device(dataset: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +127,8 @@ def evaluate(
     batch_size: int = 256,
     device: torch.device | str | None = None,
 ) -> dict[str, float]:
-    """Mean cross-entropy ``loss`` and ``accuracy`` of ``model`` on ``dataset`` (model left in eval mode)."""
+    """Mean cross-entropy ``loss`` and ``accuracy`` of ``model`` on ``dataset`` (model left in eval
+    mode)."""
     device = torch.device(device) if device is not None else config.pick_device()
     model.to(device).eval()
     images, labels = _on_device(dataset, device)
@@ -166,30 +166,41 @@ def fit(
     channels_last: bool = True,
     progress: bool = True,
     label_smoothing: float = 0.0,
+    schedule: str = "warmup_cosine",
 ) -> dict[str, list[float]]:
-    """Train ``model`` on ``train_set``; return the history ``{"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}`` per epoch.
+    """Train ``model`` on ``train_set``; return the history
+    ``{"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}`` per epoch.
 
     ``param_groups`` (see :func:`helpers.models.param_groups`) sets per-group LRs; otherwise all
-    trainable parameters use ``lr``. LRs follow a warm-up + cosine schedule stepped per batch.
+    trainable parameters use ``lr``; the groups are copied, never changed. LRs follow a warm-up +
+    cosine schedule stepped per batch (``schedule="constant"`` keeps them fixed).
     ``augmentation``: keyword arguments of :func:`augment` (``None``: no augmentation).
     ``bn_policy``: see :func:`helpers.models.apply_bn_policy`.
     """
     from tqdm.auto import tqdm
 
-    device = torch.device(device) if device is not None else config.pick_device()
-    generator = config.seed_everything(seed)
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
-    opt = _optimizer(groups, optimizer, lr, weight_decay)
-    steps_per_epoch = math.ceil(len(train_set) / batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt, warmup_cosine(epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch))
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
+    run = _set_up(
+        model,
+        train_set,
+        param_groups=param_groups,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        device=device,
+        seed=seed,
+        channels_last=channels_last,
     )
-    enabled, dtype = amp_settings(device)
+    device, generator, opt = run.device, run.generator, run.opt
+    enabled, dtype, images, labels = run.amp, run.dtype, run.images, run.labels
+    steps_per_epoch = math.ceil(len(train_set) / batch_size)
+    if schedule == "warmup_cosine":
+        factor = warmup_cosine(epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch))
+    else:
+        factor = _constant
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     scaler = torch.amp.GradScaler(device.type, enabled=enabled and dtype == torch.float16)
-    images, labels = _on_device(train_set, device)
     history: dict[str, list[float]] = {
         k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
     }
@@ -197,7 +208,7 @@ def fit(
     for _ in bar:
         start = time.perf_counter()
         model.train()
-        apply_bn_policy(model, bn_policy)
+        models.apply_bn_policy(model, bn_policy)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         history["lr"].append(opt.param_groups[-1]["lr"])
@@ -217,7 +228,7 @@ def fit(
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            schedule.step()
+            scheduler.step()
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == y).sum()
         history["train_loss"].append(loss_sum.item() / len(train_set))
@@ -253,11 +264,13 @@ def lr_range_test(
     smoothing: float = 0.1,
     stop_factor: float = 4.0,
 ) -> dict:
-    """Leslie Smith's LR range test: raise the LR geometrically every step, record the training loss.
+    """Leslie Smith's LR range test: raise the LR geometrically every step, record the training
+    loss.
 
     The LR goes from ``start_lr`` to ``end_lr`` over ``steps`` mini-batches (cycling through
     ``train_set``). With ``param_groups`` every group's LR is scaled by the same factor, so their
-    ratios stay fixed and ``lr`` reports the *last* group's (the head's) LR. The test stops early once
+    ratios stay fixed and ``lr`` reports the *last* group's (the head's) LR. The test stops early
+    once
     the smoothed loss exceeds ``stop_factor`` × its minimum. The model's weights and BatchNorm
     statistics are restored afterwards. Returns ``{"lr", "loss", "smoothed"}`` (lists, one per
     step), ``"min_lr"`` (LR at the smoothed minimum), ``"steepest_lr"`` (LR of the steepest
@@ -268,25 +281,31 @@ def lr_range_test(
         raise ValueError("need 0 < start_lr < end_lr")
     if steps < 5:
         raise ValueError("an LR range test needs at least 5 steps")
-    device = torch.device(device) if device is not None else config.pick_device()
-    generator = config.seed_everything(seed)
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.to(device)
-    groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad], "lr": start_lr}]
-    top = groups[-1]["lr"]
-    ratios = [g["lr"] / top for g in groups]
-    for g, r in zip(groups, ratios):
+    run = _set_up(
+        model,
+        train_set,
+        param_groups=param_groups,
+        lr=start_lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        device=device,
+        seed=seed,
+        channels_last=False,
+    )
+    device, generator, opt = run.device, run.generator, run.opt
+    enabled, dtype, images, labels = run.amp, run.dtype, run.images, run.labels
+    top = opt.param_groups[-1]["lr"]
+    ratios = [g["lr"] / top for g in opt.param_groups]
+    for g, r in zip(opt.param_groups, ratios):
         g["lr"] = start_lr * r
-    opt = _optimizer(groups, optimizer, start_lr, weight_decay)
     growth = (end_lr / start_lr) ** (1 / (steps - 1))
-    enabled, dtype = amp_settings(device)
-    images, labels = _on_device(train_set, device)
     lrs, losses, smoothed = [], [], []
     avg, best = 0.0, math.inf
     batches = iter(())
     try:
         model.train()
-        apply_bn_policy(model, bn_policy)
+        models.apply_bn_policy(model, bn_policy)
         for step in range(steps):
             idx = next(batches, None)
             if idx is None:
@@ -327,4 +346,68 @@ def lr_range_test(
         "min_lr": lrs[i_min],
         "steepest_lr": lrs[i_steep],
         "suggested_lr": lrs[i_min] / 10,
+    }
+
+
+def fine_tune(
+    backbone,
+    split: dict[str, ImageSet],
+    *,
+    trainable_stages: int,
+    head_lr: float,
+    backbone_lr: float,
+    stage_lrs: dict[str, float] | None = None,
+    epochs: int,
+    batch_size: int,
+    warmup_epochs: float = 1.0,
+    bn_policy: str = "eval",
+    augmentation: dict | None = None,
+    image_size: int | None = None,
+    new_head: bool = True,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> dict:
+    """Notebook 03's recipe in one call: new head, freeze, per-group LRs, :func:`fit`, score.
+
+    1. ``backbone`` arrives with its weights (pretrained, or random for a scratch baseline);
+    2. a fresh head for ``split["train"]``'s classes (``new_head=False`` keeps the current one);
+    3. all but the last ``trainable_stages`` stages frozen;
+    4. parameter groups: the head at ``head_lr``, the stages at ``backbone_lr`` (or
+       ``stage_lrs``).
+    Trains on ``split["train"]`` with ``split["val"]`` scored after every epoch, then scores
+    ``split["test"]`` once. Returns ``val_acc`` (last epoch), ``test_acc``, ``train_acc``,
+    the ``history``, the per-stage weight ``change`` and the names of ``stages_trained``.
+    """
+    start = {n: p.detach().clone() for n, p in backbone.model.named_parameters()}
+    if new_head:
+        models.replace_head(backbone, len(split["train"].classes), seed=seed)
+    trained = models.freeze_stages(backbone, trainable_stages=trainable_stages)
+    groups = models.param_groups(
+        backbone, head_lr=head_lr, backbone_lr=backbone_lr, stage_lrs=stage_lrs
+    )
+    prep = backbone.preprocessing(image_size)
+    history = fit(
+        backbone.model,
+        split["train"],
+        prep,
+        param_groups=groups,
+        epochs=epochs,
+        batch_size=batch_size,
+        warmup_epochs=warmup_epochs,
+        bn_policy=bn_policy,
+        augmentation=augmentation,
+        val_set=split.get("val"),
+        seed=seed,
+        progress=progress,
+        device=device,
+    )
+    test = evaluate(backbone.model, split["test"], prep, device=device)
+    return {
+        "val_acc": history["val_accuracy"][-1] if history["val_accuracy"] else None,
+        "test_acc": test["accuracy"],
+        "train_acc": history["train_accuracy"][-1],
+        "history": history,
+        "change": models.stage_weight_change(backbone, start),
+        "stages_trained": trained,
     }

@@ -1,4 +1,5 @@
-"""ipywidgets demos: each is a pure plotting function from ``helpers.plotting`` plus a thin ``interact`` wrapper.
+"""ipywidgets demos: each is a pure plotting function from ``helpers.plotting`` plus a thin
+``interact`` wrapper.
 
 The wrappers draw once with their default value when created, so they also run headless
 (nbval, nbconvert); tests call the pure functions.
@@ -6,15 +7,18 @@ The wrappers draw once with their default value when created, so they also run h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from . import plotting
 
 
-def evidence_picker(image: torch.Tensor, evidence: torch.Tensor, labels: Sequence[str], top: int = 10):
-    """A dropdown of the ``top`` classes (by mean evidence) that redraws :func:`plotting.evidence_overlay`."""
+def evidence_picker(
+    image: torch.Tensor, evidence: torch.Tensor, labels: Sequence[str], top: int = 10
+):
+    """A dropdown of the ``top`` classes (by mean evidence) that redraws
+    :func:`plotting.evidence_overlay`."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
@@ -26,40 +30,50 @@ def evidence_picker(image: torch.Tensor, evidence: torch.Tensor, labels: Sequenc
         plt.show()
         return fig
 
-    return widgets.interact(show, class_index=widgets.Dropdown(options=options, value=order[0], description="class"))
+    return widgets.interact(
+        show, class_index=widgets.Dropdown(options=options, value=order[0], description="class")
+    )
 
 
-def lr_explorer(rows: Sequence[dict], reference: Sequence[dict] = ()):
-    """Dropdowns for backbone LR, head LR and schedule over precomputed fine-tuning ``rows``.
+def lr_explorer(runs: Mapping[tuple, dict], reference: dict | None = None):
+    """Dropdowns for backbone LR, head LR and schedule over precomputed fine-tuning runs.
 
-    Each row has ``backbone_lr``, ``head_lr``, ``schedule``, ``history``, ``change`` and ``test_acc``;
-    the callback only filters rows and calls :func:`plotting.training_curves` (no training).
+    ``runs[(backbone_lr, head_lr, schedule)]`` = ``{"histories": [...], "changes": [...],
+    "test_acc": [...]}`` (one entry per seed); ``reference`` is one such dict drawn in grey.
+    The callback only looks runs up and calls :func:`plotting.training_curves` (no training).
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    def options(key):
-        return sorted({r[key] for r in rows}, key=lambda v: (isinstance(v, str), v))
+    reference = reference or {}
+
+    def options(i):
+        return sorted({key[i] for key in runs}, key=lambda v: (isinstance(v, str), v))
 
     def show(backbone_lr, head_lr, schedule):
-        chosen = [
-            r for r in rows if (r["backbone_lr"], r["head_lr"], r["schedule"]) == (backbone_lr, head_lr, schedule)
-        ]
-        if not chosen:
+        run = runs.get((backbone_lr, head_lr, schedule))
+        if not run:
             print("no precomputed run for this combination")
             return None
-        mean = sum(r["test_acc"] for r in chosen) / len(chosen)
-        title = f"backbone LR {backbone_lr:g}, head LR {head_lr:g}, {schedule}: test {mean * 100:.1f} % (mean of {len(chosen)} seeds)"
-        fig = plotting.training_curves(chosen, reference, title=title)
+        mean = sum(run["test_acc"]) / len(run["test_acc"])
+        title = (
+            f"backbone LR {backbone_lr:g}, head LR {head_lr:g}, {schedule}: "
+            f"test {mean * 100:.1f} % (mean of {len(run['test_acc'])} seeds)"
+        )
+        fig = plotting.training_curves(
+            run["histories"],
+            run["changes"],
+            reference_histories=reference.get("histories", ()),
+            reference_changes=reference.get("changes", ()),
+            title=title,
+        )
         plt.show()
         return fig
 
-    first = rows[0]
-    return widgets.interact(
-        show,
-        backbone_lr=widgets.Dropdown(
-            options=options("backbone_lr"), value=first["backbone_lr"], description="backbone LR"
-        ),
-        head_lr=widgets.Dropdown(options=options("head_lr"), value=first["head_lr"], description="head LR"),
-        schedule=widgets.Dropdown(options=options("schedule"), value=first["schedule"], description="schedule"),
-    )
+    first = next(iter(runs))
+    names = ("backbone LR", "head LR", "schedule")
+    controls = {
+        key: widgets.Dropdown(options=options(i), value=first[i], description=names[i])
+        for i, key in enumerate(("backbone_lr", "head_lr", "schedule"))
+    }
+    return widgets.interact(show, **controls)

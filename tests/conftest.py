@@ -17,16 +17,25 @@ def tmp_data_dir(tmp_path, monkeypatch):
     return tmp_path / "data"
 
 
+def data_missing(reason: str):
+    """The one place that decides: skip a test whose data is missing, or fail it under CI.
+
+    ``.ci/run`` sets ``TL_REQUIRE_DATA=1``: there every dataset must be installed, so a
+    missing one is a failure, not a silent skip.
+    """
+    if os.environ.get("TL_REQUIRE_DATA") == "1":
+        pytest.fail(f"required data missing (TL_REQUIRE_DATA=1): {reason}")
+    pytest.skip(reason)
+
+
 def _require_dataset(name: str):
-    """Load a registered dataset; skip when it is not installed (fail instead when TL_REQUIRE_DATA=1)."""
+    """Load a registered dataset; skip (or fail, see :func:`data_missing`) when it is missing."""
     from helpers import data
 
     try:
         return data.load_dataset(name, download=False)
     except data.DatasetNotFoundError as err:
-        if os.environ.get("TL_REQUIRE_DATA") == "1":
-            raise
-        pytest.skip(f"{name} not installed here: {err}")
+        data_missing(f"{name} not installed here: {err}")
 
 
 @pytest.fixture(scope="session")
@@ -38,5 +47,17 @@ def lite0():
 
 @pytest.fixture
 def require_dataset():
-    """``require_dataset(name)`` → the dataset, or skip (fail under TL_REQUIRE_DATA=1) when missing."""
+    """``require_dataset(name)`` → the dataset, or skip (fail under TL_REQUIRE_DATA=1) when
+    missing."""
     return _require_dataset
+
+
+@pytest.fixture
+def require_data():
+    """``require_data(ok, reason)``: skip (fail under TL_REQUIRE_DATA=1) unless ``ok``."""
+
+    def check(ok: bool, reason: str) -> None:
+        if not ok:
+            data_missing(reason)
+
+    return check

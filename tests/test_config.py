@@ -1,5 +1,4 @@
 import random
-import warnings
 
 import numpy as np
 import pytest
@@ -47,29 +46,6 @@ def test_seed_everything_is_reproducible():
     assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
 
 
-class _NumpyNoise(torch.utils.data.Dataset):
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, i):
-        return np.random.rand()
-
-
-def test_dataloader_workers_are_seeded():
-    def draw():
-        g = config.seed_everything(7)
-        loader = torch.utils.data.DataLoader(
-            _NumpyNoise(), batch_size=2, num_workers=2, worker_init_fn=config.seed_worker, generator=g
-        )
-        return torch.cat(list(loader))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        first, second = draw(), draw()
-    assert torch.equal(first, second)
-    assert len(torch.unique(first)) > 4  # workers do not all repeat one stream
-
-
 def test_data_dir_and_cache_dir(tmp_data_dir):
     assert config.data_dir() == tmp_data_dir
     path = config.cache_dir("features")
@@ -81,3 +57,11 @@ def test_environment_printout(capsys):
     assert {"torch", "profile", "device", "python"} <= set(info)
     config.print_environment()
     assert "torch" in capsys.readouterr().out
+
+
+def test_profile_can_be_set_from_a_cell(monkeypatch):
+    monkeypatch.delenv("TL_PROFILE", raising=False)
+    assert config.set_profile("CPU") == "cpu" and config.profile() == "cpu"
+    assert config.by_profile(quick=1, cpu=2, gpu=3) == 2
+    with pytest.raises(ValueError, match="quick, cpu, gpu"):
+        config.set_profile("fast")

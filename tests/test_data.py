@@ -1,5 +1,4 @@
 import io
-import os
 import warnings
 from pathlib import Path
 
@@ -93,7 +92,9 @@ def test_missing_dataset_names_the_package(name, package, tmp_data_dir, monkeypa
 
 def _toy(n_per_class=(10, 10, 10)):
     labels = torch.cat([torch.full((n,), c) for c, n in enumerate(n_per_class)])
-    images = torch.arange(len(labels), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 4, 4).clone()
+    images = (
+        torch.arange(len(labels), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 4, 4).clone()
+    )
     return data.ImageSet(images, labels, ["a", "b", "c"], "toy")
 
 
@@ -114,7 +115,11 @@ def test_make_splits_disjoint_and_sized():
     ds = _toy((10, 20, 30))
     splits = data.make_splits(ds, train=2, val=0.2, test=None, seed=0)
     ids = {k: set(v.images[:, 0, 0, 0].tolist()) for k, v in splits.items()}
-    assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
+    assert (
+        not (ids["train"] & ids["val"])
+        and not (ids["train"] & ids["test"])
+        and not (ids["val"] & ids["test"])
+    )
     assert sum(map(len, ids.values())) == 60
     assert splits["train"].counts() == {"a": 2, "b": 2, "c": 2}
     assert splits["val"].counts() == {"a": 2, "b": 4, "c": 6}
@@ -140,7 +145,9 @@ def test_dataset_cache_reused_and_truncated_cache_rebuilt(tmp_data_dir, monkeypa
         return original.sources[0][1](size)
 
     monkeypatch.setitem(
-        data.DATASETS, "digits8x8", data.DatasetInfo(**{**original.__dict__, "sources": (("scikit-learn", counting),)})
+        data.DATASETS,
+        "digits8x8",
+        data.DatasetInfo(**{**original.__dict__, "sources": (("scikit-learn", counting),)}),
     )
     first = data.load_dataset("digits8x8")
     second = data.load_dataset("digits8x8")
@@ -168,7 +175,9 @@ def test_tuxpaint_photos_only(require_dataset):
     assert ds.classes == ["mammal", "bird", "fish", "fruit & vegetable", "flower"]
     assert ds.images.shape[1:] == (3, 256, 256) and len(ds) > 150
     assert min(ds.counts().values()) >= 10
-    files = data._glob_classes(data.Path(data.SYSTEM_PATHS["tuxpaint"]), data.TUXPAINT_LAYOUT, ("cartoon", "toys"))
+    files = data._glob_classes(
+        data.Path(data.SYSTEM_PATHS["tuxpaint"]), data.TUXPAINT_LAYOUT, ("cartoon", "toys")
+    )
     assert not any("cartoon" in str(p) for p, _ in files)
 
 
@@ -204,11 +213,10 @@ def test_online_extras_explain_themselves_offline(name, tmp_data_dir):
         data.load_dataset(name, download=False)
 
 
-def test_fashion_mnist_from_debian_becomes_torchvision_files(tmp_data_dir, monkeypatch):
-    if not Path(data.SYSTEM_PATHS["fashion_mnist"]).is_dir():
-        if os.environ.get("TL_REQUIRE_DATA") == "1":
-            pytest.fail("dataset-fashion-mnist is not installed")
-        pytest.skip("dataset-fashion-mnist is not installed")
+def test_fashion_mnist_from_debian_becomes_torchvision_files(tmp_data_dir, require_data):
+    require_data(
+        Path(data.SYSTEM_PATHS["fashion_mnist"]).is_dir(), "dataset-fashion-mnist is not installed"
+    )
     ds = data.load_dataset("fashion_mnist", download=False)
     raw = tmp_data_dir / "FashionMNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == [

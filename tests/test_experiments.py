@@ -1,9 +1,8 @@
 import math
 
 import pytest
-import torch
 
-from helpers import experiments, models
+from helpers import experiments
 
 
 def test_mean_ci_matches_t_interval():
@@ -15,7 +14,9 @@ def test_mean_ci_matches_t_interval():
 
 
 def test_summarise_and_print(capsys):
-    rows = [{"m": "a", "s": s, "acc": v} for s, v in enumerate([0.8, 0.9])] + [{"m": "b", "s": 0, "acc": 0.5}]
+    rows = [{"m": "a", "s": s, "acc": v} for s, v in enumerate([0.8, 0.9])] + [
+        {"m": "b", "s": 0, "acc": 0.5}
+    ]
     summary = experiments.summarise(rows, ["m"], "acc")
     assert [(r["m"], r["n"]) for r in summary] == [("a", 2), ("b", 1)]
     assert math.isclose(summary[0]["mean"], 0.85)
@@ -30,16 +31,6 @@ def test_compare_paired():
     assert experiments.compare([0.5, 0.9, 0.1], [0.5, 0.1, 0.9]) == "no clear difference"
 
 
-def test_stage_weight_change():
-    backbone = models.load_backbone("labcnn", weights=None)
-    reference = {n: p.detach().clone() for n, p in backbone.model.named_parameters()}
-    assert set(models.stage_weight_change(backbone, reference).values()) == {0.0}
-    with torch.no_grad():
-        backbone.model.stages[3][0].weight.mul_(1.5)
-    change = models.stage_weight_change(backbone, reference)
-    assert change["conv1"] == 0.0 and 0.0 < change["conv4"] <= 0.5
-
-
 def _grid_run(calls):
     def run(cell):
         calls.append(cell)
@@ -52,10 +43,14 @@ def test_run_grid_caches_rows_and_resumes(tmp_path):
     path = tmp_path / "grid.jsonl"
     cells = [{"strategy": s, "seed": seed} for s in ("a", "b") for seed in range(2)]
     calls = []
-    rows = experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 3}, progress=False)
+    rows = experiments.run_grid(
+        cells, _grid_run(calls), path, settings={"epochs": 3}, progress=False
+    )
     assert len(calls) == 4 and [r["strategy"] for r in rows] == ["a", "a", "b", "b"]
     assert rows[1]["accuracy"] == 0.6 and rows[0]["seconds"] >= 0
-    again = experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 3}, progress=False)
+    again = experiments.run_grid(
+        cells, _grid_run(calls), path, settings={"epochs": 3}, progress=False
+    )
     assert len(calls) == 4, "a finished grid only reads its results file"
     assert [r["accuracy"] for r in again] == [r["accuracy"] for r in rows]
     more = cells + [{"strategy": "c", "seed": 0}]
@@ -64,7 +59,9 @@ def test_run_grid_caches_rows_and_resumes(tmp_path):
     with pytest.warns(UserWarning, match="other settings"):
         experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 4}, progress=False)
     assert len(calls) == 9, "changed settings recompute"
-    experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 4}, recompute=True, progress=False)
+    experiments.run_grid(
+        cells, _grid_run(calls), path, settings={"epochs": 4}, recompute=True, progress=False
+    )
     assert len(calls) == 13
 
 
@@ -85,12 +82,16 @@ def test_run_grid_keeps_finished_rows_when_a_run_fails(tmp_path):
     with pytest.warns(UserWarning, match="not a complete row"):
         assert len(experiments.read_results(path)) == 2
     with pytest.raises(ValueError, match="identical"):
-        experiments.run_grid([{"seed": 0}, {"seed": 0}], flaky, tmp_path / "x.jsonl", progress=False)
+        experiments.run_grid(
+            [{"seed": 0}, {"seed": 0}], flaky, tmp_path / "x.jsonl", progress=False
+        )
 
 
 def test_pivot():
     summary = experiments.summarise(
-        [{"r": r, "c": c, "v": v} for r, c, v in [("x", 1, 0.1), ("x", 2, 0.2), ("y", 1, 0.3)]], ["r", "c"], "v"
+        [{"r": r, "c": c, "v": v} for r, c, v in [("x", 1, 0.1), ("x", 2, 0.2), ("y", 1, 0.3)]],
+        ["r", "c"],
+        "v",
     )
     rows, cols, table = experiments.pivot(summary, "r", "c")
     assert rows == ["x", "y"] and cols == [1, 2]
@@ -101,7 +102,18 @@ def test_run_grid_appends_cleanly_after_a_torn_line(tmp_path):
     path = tmp_path / "grid.jsonl"
     path.write_text('{"seed": 0, "accuracy": 1.0, "settings": "x", "cell_keys": ["se')
     with pytest.warns(UserWarning, match="not a complete row"):
-        rows = experiments.run_grid([{"seed": 1}], lambda c: {"accuracy": 0.25}, path, progress=False)
+        rows = experiments.run_grid(
+            [{"seed": 1}], lambda c: {"accuracy": 0.25}, path, progress=False
+        )
     assert rows[0]["accuracy"] == 0.25
     with pytest.warns(UserWarning):
         assert [r["seed"] for r in experiments.read_results(path)] == [1]
+
+
+def test_select_and_values_pair_by_seed():
+    rows = [{"arm": a, "seed": s, "acc": 0.1 * s + (a == "x")} for s in (2, 0, 1) for a in "xy"]
+    chosen = experiments.select(rows, arm="x")
+    assert [r["seed"] for r in chosen] == [0, 1, 2]
+    assert experiments.values(rows, "acc", arm="y") == [0.0, 0.1, 0.2]
+    assert experiments.select(rows, arm="z") == [] and experiments.select(rows, missing=1) == []
+    assert len(experiments.select(rows)) == 6

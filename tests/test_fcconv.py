@@ -38,9 +38,13 @@ def test_score_map_shape(alexnet, size, cells):
 def test_arbitrary_small_net():
     torch.manual_seed(1)
     features = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2))  # 12 → 10 → 5
-    classifier = nn.Sequential(nn.Flatten(), nn.Linear(4 * 5 * 5, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+    classifier = nn.Sequential(
+        nn.Flatten(), nn.Linear(4 * 5 * 5, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)
+    )
     net = nn.Sequential(features, classifier).eval()
-    fully_conv = nn.Sequential(features, fcconv.convert_classifier(list(classifier), (4, 5, 5))).eval()
+    fully_conv = nn.Sequential(
+        features, fcconv.convert_classifier(list(classifier), (4, 5, 5))
+    ).eval()
     x = torch.randn(3, 3, 12, 12)
     with torch.no_grad():
         assert torch.allclose(fully_conv(x).flatten(1), net(x), atol=1e-5)

@@ -25,8 +25,12 @@ def test_task_splits_are_fixed_disjoint_and_balanced(lab_ready):
     assert torch.equal(one["train"].images, again["train"].images)
     assert not torch.equal(one["train"].images, other["train"].images)
     assert list(one["train"].counts().values()) == [10] * 5 and len(one["val"]) == 25
-    assert torch.equal(one["test"].images, other["test"].images), "every seed is tested on the same images"
-    assert len(lab.sample_task("digits", 5, 5, test_per_class=600)["test"]) == 1500, "capped at the test set's 150 per class"
+    assert torch.equal(one["test"].images, other["test"].images), (
+        "every seed is tested on the same images"
+    )
+    assert len(lab.sample_task("digits", 5, 5, test_per_class=600)["test"]) == 1500, (
+        "capped at the test set's 150 per class"
+    )
     with pytest.raises(KeyError, match="unknown lab task"):
         lab.task_splits("c")
 
@@ -35,17 +39,22 @@ def test_committed_checkpoints_load_weights_only_and_know_their_task(lab_ready):
     for task, floor in (("a", 0.90), ("b", 0.95)):
         backbone = lab.pretrained(task, train_if_missing=False)
         test = lab.sample_task(task, 1, seed=0, test_per_class=200)["test"]
-        accuracy = training.evaluate(backbone.model, test, training.Preprocessing.of(backbone), device="cpu")
+        accuracy = training.evaluate(backbone.model, test, backbone.preprocessing(), device="cpu")
         assert accuracy["accuracy"] >= floor, (task, accuracy)
         report = lab.checkpoint_report(task)
-        assert report["images_per_class"] == lab.RECIPE["images_per_class"] and report["test_accuracy"] >= floor
+        assert (
+            report["images_per_class"] == lab.RECIPE["images_per_class"]
+            and report["test_accuracy"] >= floor
+        )
         assert backbone.labels == test.classes
 
 
 def test_pretrain_command_writes_a_loadable_checkpoint(lab_ready, tmp_data_dir, capsys):
     lab.main(["pretrain", "--tasks", "digits", "--images-per-class", "20", "--epochs", "1"])
     path = lab.checkpoint_path("digits", 20, 1, 0)
-    assert path.is_relative_to(tmp_data_dir), "non-default recipes go to the cache, never over data/lab"
+    assert path.is_relative_to(tmp_data_dir), (
+        "non-default recipes go to the cache, never over data/lab"
+    )
     report = json.loads(path.with_suffix(".json").read_text())
     assert report["task"] == "digits" and len(report["classes"]) == 10
     backbone = models.load_backbone("labcnn", weights=str(path))

@@ -7,6 +7,7 @@ import pytest
 import torch
 from skimage import data as skdata
 from torch import nn
+from torchvision.models import _api as torchvision_api
 
 from helpers import data, models, training
 
@@ -32,8 +33,12 @@ def test_backbone_metadata(lite0):
     assert lite0.mean == lite0.std == (0.5, 0.5, 0.5)
     assert lite0.feature_dim == 1280 and lite0.head.in_features == 1280
     assert lite0.stage_names[0] == "stem" and lite0.stage_names[-1] == "head_conv"
-    covered = {id(p) for _, s in lite0.stages for p in s.parameters()} | {id(p) for p in lite0.head.parameters()}
-    assert covered == {id(p) for p in lite0.model.parameters()}, "stages + head must cover every parameter"
+    covered = {id(p) for _, s in lite0.stages for p in s.parameters()} | {
+        id(p) for p in lite0.head.parameters()
+    }
+    assert covered == {id(p) for p in lite0.model.parameters()}, (
+        "stages + head must cover every parameter"
+    )
 
 
 def test_unknown_backbone_lists_names():
@@ -61,10 +66,33 @@ def test_missing_hub_weights_say_what_to_do(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(torchvision_api, "load_state_dict_from_url", offline)
     with pytest.raises(models.BackboneUnavailable, match="resnet18-f37072fd.pth.*lite0"):
         models.load_backbone("resnet18")
     assert models.available_backbones()["alexnet"].startswith("missing")
+
+
+def test_alexnet_downloads_through_the_weights_api_when_online(tmp_path, monkeypatch):
+    """Online, torchvision's weights API fetches the file: progress shown, checksum checked."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    from torchvision.models import AlexNet_Weights, alexnet
+
+    reference = alexnet(weights=None).state_dict()
+    calls = []
+
+    def download(url, *args, **kwargs):
+        calls.append((url, kwargs))
+        return reference
+
+    monkeypatch.setattr(torchvision_api, "load_state_dict_from_url", download)
+    backbone = models.load_backbone("alexnet")
+    assert calls == [
+        (
+            AlexNet_Weights.IMAGENET1K_V1.url,
+            {"progress": True, "check_hash": True, "weights_only": True},
+        )
+    ]
+    assert torch.equal(backbone.model.features[0].weight, reference["features.0.weight"])
 
 
 def test_alexnet_structure_random():
@@ -125,7 +153,9 @@ def test_replace_head_and_freeze():
     assert backbone.model.fc is head and head.out_features == 3
     trainable = models.freeze_stages(backbone, trainable_stages=1)
     assert trainable == ["conv5"]
-    flags = {name: all(p.requires_grad for p in stage.parameters()) for name, stage in backbone.stages}
+    flags = {
+        name: all(p.requires_grad for p in stage.parameters()) for name, stage in backbone.stages
+    }
     assert flags == {"conv1": False, "conv2": False, "conv3": False, "conv4": False, "conv5": True}
     assert all(p.requires_grad for p in head.parameters())
     with pytest.raises(ValueError):
@@ -154,7 +184,7 @@ def _one_step(policy: str):
     training.fit(
         backbone.model,
         ds,
-        training.Preprocessing.of(backbone),
+        backbone.preprocessing(),
         param_groups=groups,
         epochs=1,
         batch_size=16,
@@ -175,10 +205,16 @@ def test_bn_policy_frozen_keeps_frozen_weights_and_buffers():
 
 def test_bn_policy_eval_and_train_differ_where_documented():
     _, eval_changed = _one_step("eval")
-    assert not {k for k in eval_changed if k.startswith(("stages.0.", "stages.1.", "stages.2.", "stages.3."))}
+    assert not {
+        k
+        for k in eval_changed
+        if k.startswith(("stages.0.", "stages.1.", "stages.2.", "stages.3."))
+    }
     assert "stages.4.1.running_mean" in eval_changed  # BN of the trainable stage still adapts
     _, train_changed = _one_step("train")
-    assert "stages.0.1.running_mean" in train_changed  # the tutorial's silent drift inside a frozen stage
+    assert (
+        "stages.0.1.running_mean" in train_changed
+    )  # the tutorial's silent drift inside a frozen stage
     assert "stages.0.0.weight" not in train_changed
     with pytest.raises(ValueError, match="bn_policy"):
         models.apply_bn_policy(nn.BatchNorm2d(2), "freeze")
@@ -187,8 +223,14 @@ def test_bn_policy_eval_and_train_differ_where_documented():
 def test_param_groups_carry_requested_lrs():
     backbone = _labcnn()
     models.freeze_stages(backbone, trainable_stages=2)
-    groups = models.param_groups(backbone, head_lr=1e-2, backbone_lr=1e-4, stage_lrs={"conv5": 1e-3})
-    assert [(g["name"], g["lr"]) for g in groups] == [("conv4", 1e-4), ("conv5", 1e-3), ("head", 1e-2)]
+    groups = models.param_groups(
+        backbone, head_lr=1e-2, backbone_lr=1e-4, stage_lrs={"conv5": 1e-3}
+    )
+    assert [(g["name"], g["lr"]) for g in groups] == [
+        ("conv4", 1e-4),
+        ("conv5", 1e-3),
+        ("head", 1e-2),
+    ]
     optimizer = torch.optim.AdamW(groups)
     assert [g["lr"] for g in optimizer.param_groups] == [1e-4, 1e-3, 1e-2]
     n_trainable = sum(p.numel() for p in backbone.model.parameters() if p.requires_grad)
@@ -213,3 +255,13 @@ def test_every_torch_load_uses_weights_only():
     assert len(calls) >= 4
     for name, call in calls:
         assert "weights_only=True" in call, f"{name}: {call}"
+
+
+def test_stage_weight_change():
+    backbone = models.load_backbone("labcnn", weights=None)
+    reference = {n: p.detach().clone() for n, p in backbone.model.named_parameters()}
+    assert set(models.stage_weight_change(backbone, reference).values()) == {0.0}
+    with torch.no_grad():
+        backbone.model.stages[3][0].weight.mul_(1.5)
+    change = models.stage_weight_change(backbone, reference)
+    assert change["conv1"] == 0.0 and 0.0 < change["conv4"] <= 0.5

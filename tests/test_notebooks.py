@@ -1,6 +1,7 @@
 """Notebook hygiene over every file in notebooks/ (nbval re-runs them; this checks their shape)."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -27,7 +28,9 @@ def test_every_file_in_notebooks_is_a_numbered_notebook():
     for path in NOTEBOOK_DIR.iterdir():
         if path.name.startswith(".") or path.name == "README.md":
             continue
-        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name}: expected NN_snake_case.ipynb"
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), (
+            f"{path.name}: expected NN_snake_case.ipynb"
+        )
     numbers = [p.name[:2] for p in NOTEBOOKS]
     assert len(numbers) == len(set(numbers)), "notebook numbers must be unique"
 
@@ -85,3 +88,95 @@ def test_no_paths_star_imports_or_legacy_api(path):
 def test_summary_and_exercises(path):
     text = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
     assert "## Summary" in text and "## Exercises" in text
+
+
+# ----------------------------------------------------------------------------- the setup cell
+
+PACKAGE_OF = {  # dataset → the Debian package that brings it
+    "tuxpaint": "tuxpaint-stamps-default",
+    "openclipart": "openclipart-png",
+    "fashion_mnist": "dataset-fashion-mnist",
+}
+PACKAGES_LINE = re.compile(r"^DEBIAN_PACKAGES = (\[.*\])$", re.M)
+
+
+def _setup_cell(path):
+    cells = [_source(c) for c in _cells(path) if c["cell_type"] == "code"]
+    setup = [c for c in cells if c.startswith("# Setup — on Colab")]
+    assert len(setup) == 1, f"{path.name}: expected one setup cell"
+    return setup[0]
+
+
+def _packages_needed(path) -> set[str]:
+    """The Debian packages behind the datasets a notebook's code loads."""
+    code = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "code")
+    names = set(re.findall(r"load_dataset\(\"([a-z0-9_]+)\"", code))
+    if re.search(r"\blab\.(pretrained|sample_task|task_splits)\(", code):
+        names.add("fashion_mnist")  # the lab world is cut from Fashion-MNIST
+    if "available_datasets()" in code:
+        names |= set(PACKAGE_OF)  # the setup check looks at every offline dataset
+    return {PACKAGE_OF[n] for n in names if n in PACKAGE_OF}
+
+
+def test_setup_cells_are_identical_but_for_the_packages_line():
+    """One bootstrap: only the line naming this notebook's Debian packages may differ."""
+    template = {PACKAGES_LINE.sub("DEBIAN_PACKAGES = …", _setup_cell(p)) for p in NOTEBOOKS}
+    assert len(template) == 1, "setup cells differ (beyond DEBIAN_PACKAGES)"
+    text = template.pop()
+    assert "COURSE_REF = " in text and "apt-get" not in text.replace("apt-get update", "")
+    assert "/dev/null" not in text and "jupyter" not in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_setup_cell_installs_what_the_notebook_reads(path):
+    declared = json.loads(PACKAGES_LINE.search(_setup_cell(path)).group(1))
+    assert set(declared) == _packages_needed(path), f"{path.name}: DEBIAN_PACKAGES = {declared}"
+    assert len(declared) == len(set(declared))
+
+
+SHIM = """#!/bin/sh
+echo "$(basename "$0") $*" >> "{log}"
+case "$(basename "$0") $1" in
+  "git clone") mkdir -p tl-lab ;;
+  "dpkg-query -W") exit 1 ;;
+esac
+exit 0
+"""
+
+
+def test_setup_cell_on_a_simulated_colab(tmp_path, monkeypatch):
+    """Run 03's setup cell in a real kernel with google.colab stubbed and git/pip/apt recorded."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    bin_dir, log = tmp_path / "bin", tmp_path / "commands.log"
+    bin_dir.mkdir()
+    for tool in ("git", "pip", "apt-get", "dpkg-query"):
+        shim = bin_dir / tool
+        shim.write_text(SHIM.format(log=log))
+        shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    path = NOTEBOOK_DIR / "03_fine_tuning.ipynb"
+    stub = "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')"
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(stub), nbformat.v4.new_code_cell(_setup_cell(path))]
+    )
+    client = nbclient.NotebookClient(
+        nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    commands = log.read_text().splitlines()
+    url = "https://github.com/transfer-learning-lab/transfer-learning-lab"
+    assert commands[0] == f"git clone -q --filter=blob:none {url} tl-lab"
+    assert commands[1] == "git -C tl-lab checkout -q main"
+    assert commands[2:4] == [
+        "pip install -q -r tl-lab/requirements.txt",
+        "pip install -q --no-deps -e tl-lab",
+    ]
+    apt = [c for c in commands if c.startswith("apt-get")]
+    assert apt[0] == "apt-get update", "apt-get update must run before any install"
+    installs = [c.split()[-1] for c in apt[1:]]
+    assert all(c.startswith("apt-get install -y --no-install-recommends ") for c in apt[1:])
+    assert installs == ["tuxpaint-stamps-default", "dataset-fashion-mnist"]
+    for package in installs:
+        assert f"apt: {package}: installed" in printed

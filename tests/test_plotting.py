@@ -10,27 +10,32 @@ import pytest  # noqa: E402
 from helpers import experiments, plotting, widgets  # noqa: E402
 
 
-def _fine_tune_rows():
-    rows = []
+def _runs():
+    """Precomputed runs as notebook 06 hands them over: per setting, one entry per seed."""
+    runs = {}
     for b in (0.0, 1e-3):
-        for seed in range(2):
-            rows.append(
-                {
-                    "backbone_lr": b,
-                    "head_lr": 1e-2,
-                    "schedule": "warm-up + cosine",
-                    "seed": seed,
-                    "test_acc": 0.8 + b * 10 + seed * 0.01,
-                    "history": {"train_loss": [1.0, 0.5 + seed * 0.1], "val_accuracy": [0.5, 0.75]},
-                    "change": {"conv1": b, "conv2": 2 * b},
-                }
-            )
-    return rows
+        runs[(b, 1e-2, "warm-up + cosine")] = {
+            "histories": [
+                {"train_loss": [1.0, 0.5 + seed * 0.1], "val_accuracy": [0.5, 0.75]}
+                for seed in range(2)
+            ],
+            "changes": [{"conv1": b, "conv2": 2 * b} for _ in range(2)],
+            "test_acc": [0.8 + b * 10 + seed * 0.01 for seed in range(2)],
+        }
+    return runs
 
 
 def test_training_curves_average_the_seeds():
-    rows = _fine_tune_rows()[2:]
-    fig = plotting.training_curves(rows, reference=_fine_tune_rows()[:2])
+    selected, reference = (
+        _runs()[(1e-3, 1e-2, "warm-up + cosine")],
+        _runs()[(0.0, 1e-2, "warm-up + cosine")],
+    )
+    fig = plotting.training_curves(
+        selected["histories"],
+        selected["changes"],
+        reference_histories=reference["histories"],
+        reference_changes=reference["changes"],
+    )
     loss_line = [line for line in fig.axes[0].lines if line.get_label() == "selected"][0]
     assert list(loss_line.get_ydata()) == [1.0, 0.55]
     bars = [p.get_height() for p in fig.axes[2].patches]
@@ -40,10 +45,14 @@ def test_training_curves_average_the_seeds():
         plotting.training_curves([])
 
 
-def test_lr_explorer_draws_headless_from_precomputed_rows(monkeypatch):
+def test_lr_explorer_draws_headless_from_precomputed_runs(monkeypatch):
     drawn = []
-    monkeypatch.setattr(plotting, "training_curves", lambda rows, ref, title: drawn.append((len(rows), title)))
-    widgets.lr_explorer(_fine_tune_rows())
+
+    def record(histories, changes, title, **reference):
+        drawn.append((len(histories), title))
+
+    monkeypatch.setattr(plotting, "training_curves", record)
+    widgets.lr_explorer(_runs())
     assert drawn and drawn[0][0] == 2 and "backbone LR 0" in drawn[0][1]
 
 
@@ -58,7 +67,9 @@ def test_summary_heatmap_and_decision_chart():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "91.0\n± 2.5" in texts and len(texts) == 4
     plt.close(fig)
-    chart = plotting.decision_chart({("small", "similar"): {"rule": "r", "measured": "m", "holds": False}})
+    chart = plotting.decision_chart(
+        {("small", "similar"): {"rule": "r", "measured": "m", "holds": False}}
+    )
     body = " ".join(t.get_text() for t in chart.axes[0].texts)
     assert "NOT confirmed" in body and "no measurement" in body
     plt.close(chart)

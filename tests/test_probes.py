@@ -52,9 +52,13 @@ def test_torch_logistic_matches_sklearn_objective():
         return -C * logp[np.arange(len(x)), y].sum() + 0.5 * (W**2).sum()
 
     for C in (0.05, 2.0):
-        sk = LogisticRegression(C=C, max_iter=5000).fit(x, y)  # both at their default tolerance, 1e-4
+        sk = LogisticRegression(C=C, max_iter=5000).fit(
+            x, y
+        )  # both at their default tolerance, 1e-4
         ours = probes.TorchLogistic(C=C).fit(x, y)
-        assert objective(ours.coef_, ours.intercept_, C) <= objective(sk.coef_, sk.intercept_, C) * (1 + 1e-3)
+        assert objective(ours.coef_, ours.intercept_, C) <= objective(
+            sk.coef_, sk.intercept_, C
+        ) * (1 + 1e-3)
         assert (ours.predict(x) == sk.predict(x)).mean() > 0.97
 
 
@@ -69,7 +73,9 @@ def test_fit_probe_torch_kind():
 def test_scaler_options():
     xtr, ytr = _blobs(seed=0)
     for scaler in probes.SCALERS:
-        result = probes.fit_probe(xtr * 100, ytr, *_blobs(seed=1), kind="logistic_torch", Cs=(1.0,), scaler=scaler)
+        result = probes.fit_probe(
+            xtr * 100, ytr, *_blobs(seed=1), kind="logistic_torch", Cs=(1.0,), scaler=scaler
+        )
         assert len(result.pipeline) == (1 if scaler is None else 2)
     with pytest.raises(KeyError, match="scaler"):
         probes.make_probe("logistic", 1.0, scaler="minmax")

@@ -18,7 +18,7 @@ def test_fit_drives_loss_down_on_a_memorisable_batch():
     history = training.fit(
         backbone.model,
         ds,
-        training.Preprocessing.of(backbone),
+        backbone.preprocessing(),
         lr=3e-3,
         epochs=25,
         batch_size=16,
@@ -29,7 +29,7 @@ def test_fit_drives_loss_down_on_a_memorisable_batch():
     assert history["train_loss"][-1] < 0.2 * history["train_loss"][0]
     assert history["train_accuracy"][-1] == 1.0
     assert len(history["seconds"]) == len(history["lr"]) == 25
-    result = training.evaluate(backbone.model, ds, training.Preprocessing.of(backbone), device="cpu")
+    result = training.evaluate(backbone.model, ds, backbone.preprocessing(), device="cpu")
     assert result["accuracy"] == history["val_accuracy"][-1] and math.isclose(
         result["loss"], history["val_loss"][-1], rel_tol=1e-5
     )
@@ -44,7 +44,7 @@ def test_fit_is_reproducible_with_seed():
         return training.fit(
             backbone.model,
             ds,
-            training.Preprocessing.of(backbone),
+            backbone.preprocessing(),
             epochs=2,
             batch_size=4,
             augmentation={"scale": (0.7, 1.0), "flip": True},
@@ -63,32 +63,12 @@ def test_warmup_cosine_schedule():
     assert training.warmup_cosine(10, 0)(0) == 1.0
 
 
-def test_augment_keeps_shape_and_identity_when_trivial():
-    x = torch.rand(4, 3, 16, 16)
-    same = training.augment(x, scale=(1.0, 1.0), flip=False)
-    assert torch.allclose(same, x, atol=1e-5)
-    g = torch.Generator().manual_seed(0)
-    out = training.augment(x, scale=(0.5, 0.5), flip=True, generator=g)
-    assert out.shape == x.shape and not torch.allclose(out, x)
-
-
-def test_cpu_trains_in_fp32():
-    assert training.amp_settings(torch.device("cpu")) == (False, None)
-
-
-def test_fused_augmentation_output_size_and_range():
-    prep = training.Preprocessing(24, (0.5,), (0.5,), channels=1)
-    images = torch.full((3, 1, 40, 40), 255, dtype=torch.uint8)
-    out = prep.augmented(images, scale=(0.3, 0.5), flip=True, generator=torch.Generator().manual_seed(0))
-    assert out.shape == (3, 1, 24, 24)
-    assert torch.allclose(out, torch.ones_like(out))  # white stays white: (1 - 0.5) / 0.5
-    assert training.augment(torch.rand(2, 3, 10, 10), out_size=6).shape == (2, 3, 6, 6)
-
-
 def test_lr_range_test_sweeps_geometrically_restores_weights_and_finds_the_cliff():
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(64) % 4
-    images = (torch.rand(64, 1, 28, 28, generator=g) * 40 + labels.view(-1, 1, 1, 1) * 60).to(torch.uint8)
+    images = (torch.rand(64, 1, 28, 28, generator=g) * 40 + labels.view(-1, 1, 1, 1) * 60).to(
+        torch.uint8
+    )
     ds = data.ImageSet(images, labels, list("abcd"), "bands")
     backbone = models.load_backbone("labcnn", weights=None)
     models.replace_head(backbone, 4, seed=0)
@@ -96,7 +76,7 @@ def test_lr_range_test_sweeps_geometrically_restores_weights_and_finds_the_cliff
     result = training.lr_range_test(
         backbone.model,
         ds,
-        training.Preprocessing.of(backbone),
+        backbone.preprocessing(),
         start_lr=1e-5,
         end_lr=10.0,
         steps=60,
@@ -104,7 +84,9 @@ def test_lr_range_test_sweeps_geometrically_restores_weights_and_finds_the_cliff
         device="cpu",
     )
     after = backbone.model.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before), "weights and BN statistics restored"
+    assert all(torch.equal(before[k], after[k]) for k in before), (
+        "weights and BN statistics restored"
+    )
     lrs = result["lr"]
     assert math.isclose(lrs[1] / lrs[0], (10.0 / 1e-5) ** (1 / 59), rel_tol=1e-9)
     assert len(lrs) < 60, "the loss blows up at LR 10 with Adam: the test stops early"
@@ -129,7 +111,7 @@ def test_lr_range_test_keeps_group_ratios():
         training.lr_range_test(
             backbone.model,
             ds,
-            training.Preprocessing.of(backbone),
+            backbone.preprocessing(),
             param_groups=groups,
             start_lr=1e-4,
             end_lr=1e-2,
@@ -141,3 +123,89 @@ def test_lr_range_test_keeps_group_ratios():
         torch.optim.AdamW.step = original_step
     assert all(math.isclose(lr[0] / lr[-1], 0.1) for lr in seen)
     assert math.isclose(seen[0][-1], 1e-4)
+
+
+def test_amp_settings_follow_the_gpu_generation(monkeypatch):
+    assert training.amp_settings(torch.device("cpu")) == (False, None)
+    assert training.amp_settings("mps") == (False, None)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    for capability, dtype in (
+        ((7, 5), torch.float16),
+        ((7, 0), torch.float16),
+        ((8, 0), torch.bfloat16),
+        ((9, 0), torch.bfloat16),
+    ):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None, c=capability: c)
+        monkeypatch.setattr(
+            torch.cuda, "is_bf16_supported", lambda *a, **k: True
+        )  # as torch says on a T4
+        assert training.amp_settings(torch.device("cuda")) == (True, dtype), capability
+        assert training.amp_settings(torch.device("cuda:0")) == (True, dtype), capability
+
+
+def _groups_snapshot(groups):
+    return [{k: ([id(p) for p in v] if k == "params" else v) for k, v in g.items()} for g in groups]
+
+
+def test_fit_and_lr_range_test_leave_the_callers_param_groups_alone():
+    ds = _memorise_set(32)
+    backbone = models.load_backbone("labcnn", weights=None)
+    models.replace_head(backbone, 4, seed=0)
+    groups = models.param_groups(backbone, head_lr=1e-3, backbone_lr=1e-4)
+    before = _groups_snapshot(groups)
+    prep = backbone.preprocessing()
+    training.lr_range_test(
+        backbone.model, ds, prep, param_groups=groups, steps=8, batch_size=8, device="cpu"
+    )
+    assert _groups_snapshot(groups) == before
+    training.fit(
+        backbone.model,
+        ds,
+        prep,
+        param_groups=groups,
+        epochs=1,
+        batch_size=8,
+        progress=False,
+        device="cpu",
+    )
+    assert _groups_snapshot(groups) == before
+    assert [g["lr"] for g in groups][-2:] == [1e-4, 1e-3]
+
+
+def test_fit_is_the_plain_loop_plus_amp_and_scheduling():
+    """Notebook 03 writes the loop out; with a constant LR and no AMP, fit does exactly that."""
+    ds = _memorise_set(24)
+
+    def fresh():
+        torch.manual_seed(0)
+        backbone = models.load_backbone("labcnn", weights=None)
+        models.replace_head(backbone, 4, seed=0)
+        return backbone
+
+    ours = fresh()
+    training.fit(
+        ours.model,
+        ds,
+        ours.preprocessing(),
+        lr=1e-2,
+        epochs=2,
+        batch_size=8,
+        schedule="constant",
+        channels_last=False,
+        progress=False,
+        device="cpu",
+        seed=3,
+    )
+    plain = fresh()
+    model, prep = plain.model, plain.preprocessing()
+    generator = torch.Generator().manual_seed(3)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    for _ in range(2):
+        model.train()
+        for idx in torch.randperm(len(ds), generator=generator).split(8):
+            loss = torch.nn.functional.cross_entropy(model(prep(ds.images[idx])), ds.labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for (name, a), b in zip(ours.model.state_dict().items(), plain.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
