@@ -24,10 +24,11 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(notebook: Path, profile: str) -> tuple[float, float, int]:
-    """(seconds, peak GiB, exit code) of one execution."""
+def run(notebook: Path, profile: str, keep: Path | None = None) -> tuple[float, float, int]:
+    """(seconds, peak GiB, exit code) of one execution; ``keep``: where the executed copy goes."""
     env = {**os.environ, "TL_PROFILE": profile, "HF_HUB_OFFLINE": "1"}
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(keep / profile) if keep else tmp
         cmd = [
             sys.executable,
             "-m",
@@ -62,6 +63,9 @@ def main() -> None:
         action="store_true",
         help="empty data/cache/{features,results,lab} before each notebook",
     )
+    parser.add_argument(
+        "--keep", type=Path, help="write the executed notebooks to KEEP/<profile>/ (to read them)"
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args()
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -74,7 +78,7 @@ def main() -> None:
             if args.cold:
                 for kind in ("features", "results", "lab"):
                     shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
-            seconds, gib, code = run(nb, profile)
+            seconds, gib, code = run(nb, profile, args.keep)
             totals[profile] += seconds
             status = "" if code == 0 else " (FAILED)"
             cells.append(f"{seconds / 60:.1f} min{status} | {gib:.1f} GiB")

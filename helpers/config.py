@@ -32,10 +32,14 @@ def accelerator() -> str | None:
 
 
 def profile() -> str:
-    """The active profile: ``$TL_PROFILE``, else ``gpu`` on CUDA/MPS machines, else ``cpu``."""
+    """The active profile: ``$TL_PROFILE``, else ``gpu`` on CUDA machines, else ``cpu``.
+
+    Apple MPS gets the ``cpu`` sizes by default (a laptop GPU is not a datacenter GPU); set
+    ``TL_PROFILE=gpu`` to use the larger ones there.
+    """
     value = os.environ.get("TL_PROFILE", "").strip().lower()
     if not value:
-        return "gpu" if accelerator() else "cpu"
+        return "gpu" if accelerator() == "cuda" else "cpu"
     if value not in PROFILES:
         raise ValueError(
             f"TL_PROFILE={value!r} is not a profile; choose one of {', '.join(PROFILES)}"

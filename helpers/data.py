@@ -650,13 +650,16 @@ def split_indices(
     test: int | float | None = None,
     seed: int = 0,
     class_names: Sequence[str] | None = None,
+    fixed_eval: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Disjoint, class-balanced index tensors ``{"train", "val", "test"}`` into ``labels`` ``(N,)``.
 
     Each size is per class: an ``int`` is a count of images, a ``float`` a fraction of that
     class. ``test=None`` puts the rest of every class into the test split; ``train=None`` (with
     ``test`` given) puts the rest into the training split. Asking for more images than a class
-    holds raises a ValueError naming the class.
+    holds raises a ValueError naming the class. ``fixed_eval=True`` draws the test and
+    validation images first, so that they stay the same whatever the training size (learning
+    curves); the default order (train, val, test) keeps every existing split as it was.
     """
     if train is None and test is None:
         raise ValueError("train and test cannot both be the rest (None)")
@@ -683,8 +686,10 @@ def split_indices(
                 f"class {name!r} has {n} images; asked for {sizes[0]} train + {sizes[1]} val + "
                 f"{sizes[2]} test"
             )
-        bounds = np.cumsum([0] + sizes)
-        for key, lo, hi in zip(parts, bounds[:-1], bounds[1:]):
+        order = ("test", "val", "train") if fixed_eval else ("train", "val", "test")
+        counts = dict(zip(("train", "val", "test"), sizes))
+        bounds = np.cumsum([0] + [counts[key] for key in order])
+        for key, lo, hi in zip(order, bounds[:-1], bounds[1:]):
             parts[key].append(idx[lo:hi])
     return {key: torch.cat(v) for key, v in parts.items()}
 

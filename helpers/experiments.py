@@ -3,13 +3,18 @@ verdicts from numbers."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import inspect
 import json
 import math
 import os
+import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -87,22 +92,86 @@ def values(rows: Iterable[dict], metric: str, **match) -> list[float]:
     return [float(r[metric]) for r in select(rows, **match)]
 
 
-def compare(a: Sequence[float], b: Sequence[float]) -> str:
-    """Verdict on ``mean(a) - mean(b)``: whether it exceeds the combined 95 % interval of the
-    paired difference.
+NO_VERDICT = "one run: no verdict"
+VERDICTS = ("better", "worse", "no clear difference", NO_VERDICT)
 
-    Values are paired by position (same seeds, same splits); returns ``"better"``, ``"worse"`` or
-    ``"no clear difference"``.
+
+@dataclass(frozen=True, eq=False)
+class Verdict:
+    """A paired comparison: the verdict word, the mean paired difference and its 95 % interval.
+
+    ``str(v)`` reads ``better (+3.1 ± 1.2 points, n=3)``; ``v == "better"`` compares the word,
+    so ``if compare(a, b) == "better"`` reads as it says. ``diff`` and ``half`` are in the
+    metric's units (accuracy as a fraction); ``scale`` and ``unit`` only shape the text.
     """
+
+    word: str
+    diff: float
+    half: float
+    n: int
+    scale: float = 100.0
+    unit: str = "points"
+    digits: int = 1
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.word == other
+        if isinstance(other, Verdict):
+            return (self.word, self.diff, self.half, self.n) == (
+                other.word,
+                other.diff,
+                other.half,
+                other.n,
+            )
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.word)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __str__(self) -> str:
+        d = self.digits
+        diff = f"{self.diff * self.scale:+.{d}f}"
+        if self.n < 2:
+            return f"{self.word} ({diff} {self.unit}, n={self.n})"
+        half = f"{self.half * self.scale:.{d}f}"
+        return f"{self.word} ({diff} ± {half} {self.unit}, n={self.n})"
+
+
+def compare(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    scale: float = 100.0,
+    unit: str = "points",
+    digits: int = 1,
+) -> Verdict:
+    """Paired verdict on ``a`` against ``b``: is ``mean(a - b)`` outside its 95 % interval?
+
+    Values are paired by position (same seeds, same splits). Returns a :class:`Verdict`:
+    ``"better"`` or ``"worse"`` when the Student-t interval of the paired difference excludes
+    zero, ``"no clear difference"`` when it does not — which, with n = 3, is often a matter of
+    too few runs, not a sign of no difference — and ``"one run: no verdict"`` for fewer than
+    two pairs: one run cannot tell an effect from noise. Lists of unequal length cannot be
+    paired (``ValueError``).
+    """
+    if len(a) != len(b):
+        raise ValueError(f"compare pairs runs by position: got {len(a)} values against {len(b)}")
+    if len(a) == 0:
+        raise ValueError("compare needs at least one pair of values")
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     mean, half = mean_ci(diff)
-    if math.isnan(half):
-        return "better" if mean > 0 else "worse" if mean < 0 else "no clear difference"
-    if mean - half > 0:
-        return "better"
-    if mean + half < 0:
-        return "worse"
-    return "no clear difference"
+    if len(diff) < 2:
+        word = NO_VERDICT
+    elif mean - half > 0:
+        word = "better"
+    elif mean + half < 0:
+        word = "worse"
+    else:
+        word = "no clear difference"
+    return Verdict(word, mean, half, len(diff), scale, unit, digits)
 
 
 # ------------------------------------------------------------------------ grids with a results file
@@ -124,14 +193,19 @@ def settings_hash(settings: dict) -> str:
     return hashlib.blake2b(_key(settings).encode(), digest_size=6).hexdigest()
 
 
-def read_results(path: str | Path, settings: dict | None = None) -> list[dict]:
-    """Rows of a results file; rows written under other ``settings`` are skipped, a torn last line
-    is ignored."""
+def read_results(
+    path: str | Path, settings: dict | None = None, code: str | None = None
+) -> list[dict]:
+    """Rows of a results file; a torn last line is ignored (with a warning).
+
+    With ``settings`` and/or ``code`` (a :func:`code_fingerprint`), rows written under other
+    settings or by other code are left out: they are stale.
+    """
     path = Path(path)
     if not path.exists():
         return []
     wanted = settings_hash(settings) if settings is not None else None
-    rows, skipped = [], 0
+    rows = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -144,15 +218,87 @@ def read_results(path: str | Path, settings: dict | None = None) -> list[dict]:
             )
             continue
         if wanted is not None and row.get("settings") != wanted:
-            skipped += 1
+            continue
+        if code is not None and row.get("code") != code:
             continue
         rows.append(row)
-    if skipped:
-        warnings.warn(
-            f"{path.name}: {skipped} rows from other settings ignored (they will be recomputed)",
-            stacklevel=2,
-        )
     return rows
+
+
+# the modules whose code can change a result (plotting and widgets only draw them)
+RESULT_MODULES = (
+    "config", "preprocessing", "fetch", "data", "models", "features", "probes", "training",
+    "experiments", "lab", "fcconv",
+)  # fmt: skip
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _code_text(source: str) -> str:
+    """The code of ``source`` without comments, docstrings or formatting (an AST dump)."""
+    return ast.dump(_strip_docstrings(ast.parse(textwrap.dedent(source))))
+
+
+@lru_cache(maxsize=1)
+def helpers_fingerprint() -> str:
+    """A hash of the code of every ``helpers`` module that can change a result."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.blake2b(digest_size=8)
+    for name in RESULT_MODULES:
+        h.update(_code_text((root / f"{name}.py").read_text()).encode())
+    return h.hexdigest()
+
+
+def _names(code) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _names(const)
+    return names
+
+
+def _function_text(fn: Callable) -> str:
+    try:
+        return _code_text(inspect.getsource(fn))
+    except (OSError, TypeError, SyntaxError):  # no source: fall back on the compiled code
+        return repr((fn.__code__.co_code, fn.__code__.co_consts))
+
+
+def code_fingerprint(run: Callable) -> str:
+    """A hash of the code that produces a row: ``run``, what it reads, and the helpers.
+
+    Covered: the source of ``run`` and, transitively, of every function of its own module
+    (the notebook) that it calls; the value of every plain global it reads (numbers,
+    strings, lists and dicts of them: the configuration cell's knobs); and the code of the
+    ``helpers`` modules. Comments, docstrings and formatting do not count.
+    """
+    h = hashlib.blake2b(digest_size=8)
+    h.update(helpers_fingerprint().encode())
+    seen, todo = set(), [run]
+    while todo:
+        fn = todo.pop()
+        if fn in seen:
+            continue
+        seen.add(fn)
+        h.update(_function_text(fn).encode())
+        scope = getattr(fn, "__globals__", {})
+        for name in sorted(_names(fn.__code__)):
+            value = scope.get(name)
+            if inspect.isfunction(value) and value.__module__ == run.__module__:
+                todo.append(value)
+            elif not callable(value) and not inspect.ismodule(value):
+                try:
+                    h.update(f"{name}={json.dumps(value, sort_keys=True)}".encode())
+                except (TypeError, ValueError):
+                    pass  # objects (datasets, networks): their settings are keyed elsewhere
+    return h.hexdigest()
 
 
 def run_grid(
@@ -166,12 +312,13 @@ def run_grid(
 ) -> list[dict]:
     """Run ``run(cell)`` for every cell not yet in the results file; return all rows in cell order.
 
-    ``cells``: dicts of JSON-able values (e.g.
-    ``{"scenario": "small-similar", "strategy": "scratch",
-    "seed": 0}``). ``run`` returns a dict of metrics; each row is ``{**cell, **metrics, "seconds",
-    "settings"}``. Every finished row is appended and flushed at once, so an interrupted grid
-    resumes where it stopped and re-running a finished grid only reads the file. ``settings``
-    (profile knobs) are hashed into each row: change them and the affected rows are recomputed.
+    ``cells``: dicts of JSON-able values (e.g. ``{"scenario": "small-similar", "seed": 0}``).
+    ``run`` returns a dict of metrics; each row is ``{**cell, **metrics, "seconds",
+    "settings", "code"}``. Every finished row is appended and flushed at once, so an
+    interrupted grid resumes where it stopped and re-running a finished grid only reads the
+    file. A row is reused only when its ``settings`` hash and its ``code`` hash (see
+    :func:`code_fingerprint`: ``run``, the notebook functions it calls, the knobs it reads, and
+    the helpers) match; stale rows are recomputed, and their number is printed.
     ``recompute=True`` starts the file afresh.
     """
     from tqdm.auto import tqdm
@@ -184,14 +331,20 @@ def run_grid(
             "run_grid: two cells are identical; add a field (e.g. seed) that tells them apart"
         )
     settings = settings or {}
-    tag = settings_hash(settings)
+    tag, code = settings_hash(settings), code_fingerprint(run)
     if recompute and path.exists():
         path.unlink()
+    every = {_key({k: r[k] for k in r.get("cell_keys", [])}) for r in read_results(path)}
     done = {}
-    for row in read_results(path, settings):
-        cell_key = _key({k: row[k] for k in row.get("cell_keys", [])})
-        done[cell_key] = row
+    for row in read_results(path, settings, code):
+        done[_key({k: row[k] for k in row.get("cell_keys", [])})] = row
     todo = [c for c, k in zip(cells, keys) if k not in done]
+    stale = sum(k in every for c, k in zip(cells, keys) if k not in done)
+    if stale and progress:
+        print(
+            f"{path.name}: {stale} of {len(cells)} rows are recomputed: their settings or the "
+            "code that produced them changed"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(todo, desc=path.stem, disable=not progress or not todo)
     with path.open("a") as out:
@@ -204,7 +357,7 @@ def run_grid(
             if clash := set(metrics) & set(cell):
                 raise ValueError(f"run() returned keys that are also cell keys: {sorted(clash)}")
             row = {**cell, **metrics, "seconds": round(time.perf_counter() - start, 3)}
-            row.update(settings=tag, cell_keys=list(cell))
+            row.update(settings=tag, code=code, cell_keys=list(cell))
             out.write(json.dumps(row, default=float) + "\n")
             out.flush()
             os.fsync(out.fileno())
@@ -223,3 +376,42 @@ def pivot(
     for r in summary:
         table[row_labels.index(r[rows]), col_labels.index(r[cols])] = r[value]
     return row_labels, col_labels, table
+
+
+RULE_STATES = {
+    "better": "CONFIRMED",
+    "no clear difference": "NOT CONTRADICTED",
+    "worse": "NOT CONFIRMED",
+    NO_VERDICT: "NO VERDICT (one run)",
+}
+
+
+def rule_verdict(
+    val: dict[str, Sequence[float]], test: dict[str, Sequence[float]], rule: Sequence[str]
+) -> dict:
+    """Test a rule of thumb ("use strategy X here") against every other strategy, fairly.
+
+    ``val`` and ``test``: per strategy, one accuracy per seed (seed order). Each strategy's
+    validation number must be measured the same way — on data none of its own choices (layer,
+    ``C``, epochs) were made on — so that no strategy wins by having had more tries. The rule's
+    best strategy and the best strategy outside the rule are each picked by mean validation
+    accuracy, then compared paired on test: ``CONFIRMED`` when the rule's is better, ``NOT
+    CONTRADICTED`` when the interval includes no difference, ``NOT CONFIRMED`` when it is worse.
+    Returns ``{"rule_best", "other_best", "verdict", "state"}``.
+    """
+    rule = [s for s in rule if s in val]
+    others = [s for s in val if s not in rule]
+    if not rule or not others:
+        raise ValueError(f"need strategies inside and outside the rule; got {list(val)}")
+
+    def best(names):
+        return max(names, key=lambda s: float(np.mean(val[s])))
+
+    rule_best, other_best = best(rule), best(others)
+    verdict = compare(test[rule_best], test[other_best])
+    return {
+        "rule_best": rule_best,
+        "other_best": other_best,
+        "verdict": verdict,
+        "state": RULE_STATES[verdict.word],
+    }

@@ -503,3 +503,36 @@ def stage_weight_change(backbone: Backbone, reference: dict[str, torch.Tensor]) 
             den += float(w0.pow(2).sum())
         change[stage_name] = math.sqrt(num) / math.sqrt(den) if den > 0 else 0.0
     return change
+
+
+@torch.no_grad()
+def recalibrate_bn(
+    backbone: Backbone,
+    dataset,
+    *,
+    image_size: int | None = None,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+) -> Backbone:
+    """Re-estimate every BatchNorm layer's running statistics on ``dataset`` (weights unchanged).
+
+    A randomly initialised network keeps BatchNorm statistics of mean 0 and variance 1, which
+    do not describe its activations, so in ``eval()`` mode it does not normalise at all. One
+    pass over ``dataset`` (uint8 images) in training mode with a cumulative average
+    (``momentum=None``) gives each layer the statistics of the data. Returns ``backbone``
+    (in eval mode, on ``device``).
+    """
+    model = backbone.model.to(device)
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    prep = backbone.preprocessing(image_size)
+    for start in range(0, len(dataset), batch_size):
+        model(prep(dataset.images[start : start + batch_size].to(device)))
+    for m, momentum in zip(layers, saved):
+        m.momentum = momentum
+    model.eval()
+    return backbone

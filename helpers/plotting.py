@@ -243,8 +243,8 @@ def decision_chart(cells: dict[tuple[str, str], dict], title: str = "") -> plt.F
 
     ``cells[(size, similarity)]`` =
     ``{"rule": str, "measured": str, "holds": True | "tie" | False | None}``.
-    Green = the rule's strategy won, yellow = another won but within the interval, orange = the
-    rule was contradicted by more than the interval, grey = not measured.
+    Green = the rule's strategy beat the best other one beyond the interval, yellow = no clear
+    difference, orange = another strategy was better beyond the interval, grey = not measured.
     """
     sizes, sims = ["small", "large"], ["similar", "different"]
     fig, ax = plt.subplots(figsize=(9, 5.2))
@@ -256,12 +256,12 @@ def decision_chart(cells: dict[tuple[str, str], dict], title: str = "") -> plt.F
                 plt.Rectangle((j, 1 - i), 1, 1, facecolor=colours[cell["holds"]], edgecolor="k")
             )
             verdict = {
-                True: "rule held",
-                "tie": "rule not contradicted (within the interval)",
-                False: "rule NOT confirmed",
+                True: "rule CONFIRMED",
+                "tie": "rule NOT CONTRADICTED (no clear difference)",
+                False: "rule NOT CONFIRMED",
                 None: "no measurement",
             }[cell["holds"]]
-            body = f"CS231n: {cell['rule']}\n\nmeasured best:\n{cell['measured']}\n\n{verdict}"
+            body = f"CS231n: {cell['rule']}\n\nmeasured:\n{cell['measured']}\n\n{verdict}"
             ax.text(j + 0.5, 1.5 - i, body, ha="center", va="center", fontsize=8, wrap=True)
     ax.set_xlim(0, 2)
     ax.set_ylim(0, 2)

@@ -22,6 +22,10 @@ def test_profile_default_follows_hardware(monkeypatch):
     assert config.profile() == "cpu"
     monkeypatch.setattr(config, "accelerator", lambda: "cuda")
     assert config.profile() == "gpu"
+    monkeypatch.setattr(config, "accelerator", lambda: "mps")
+    assert config.profile() == "cpu", "Apple MPS gets the cpu sizes unless TL_PROFILE=gpu"
+    monkeypatch.setenv("TL_PROFILE", "gpu")
+    assert config.profile() == "gpu"
 
 
 def test_by_profile(monkeypatch):

@@ -227,3 +227,19 @@ def test_fashion_mnist_from_debian_becomes_torchvision_files(tmp_data_dir, requi
     ]
     assert ds.images.shape == (70_000, 1, 28, 28) and ds.source.endswith("raw")
     assert not list(raw.glob("*.tmp*")) and not list(raw.glob("tmp*"))
+
+
+def test_fixed_eval_keeps_test_and_val_whatever_the_training_size():
+    labels = torch.arange(60) % 3
+    splits = [
+        data.split_indices(labels, 3, train=n, val=2, test=5, seed=4, fixed_eval=True)
+        for n in (1, 3, 10)
+    ]
+    for part in ("val", "test"):
+        assert all(torch.equal(s[part], splits[0][part]) for s in splits), part
+    assert [len(s["train"]) for s in splits] == [3, 9, 30]
+    moving = [data.split_indices(labels, 3, train=n, val=2, test=5, seed=4) for n in (1, 3)]
+    assert not torch.equal(moving[0]["test"], moving[1]["test"])  # the default order shifts
+    for s in splits:
+        together = torch.cat([s["train"], s["val"], s["test"]])
+        assert len(together) == len(set(together.tolist()))

@@ -31,6 +31,29 @@ def test_compare_paired():
     assert experiments.compare([0.5, 0.9, 0.1], [0.5, 0.1, 0.9]) == "no clear difference"
 
 
+def test_compare_carries_the_paired_difference_and_its_interval():
+    v = experiments.compare([0.83, 0.90, 0.85], [0.80, 0.86, 0.80])
+    assert v.word == "better" and v.n == 3 and math.isclose(v.diff, 0.04, rel_tol=1e-9)
+    mean, half = experiments.mean_ci([0.03, 0.04, 0.05])
+    assert math.isclose(v.half, half) and str(v) == "better (+4.0 ± 2.5 points, n=3)"
+    assert f"{v}" == str(v) and v != "worse"
+
+
+def test_compare_never_decides_from_one_run():
+    for a, b in (([0.9], [0.1]), ([0.1], [0.9]), ([0.5], [0.5])):
+        v = experiments.compare(a, b)
+        assert v == "one run: no verdict" and v.n == 1
+        assert v != "better" and v != "worse"
+    assert str(experiments.compare([0.9], [0.1])) == "one run: no verdict (+80.0 points, n=1)"
+
+
+def test_compare_refuses_unpaired_lists():
+    with pytest.raises(ValueError, match="3 values against 2"):
+        experiments.compare([0.1, 0.2, 0.3], [0.1, 0.2])
+    with pytest.raises(ValueError):
+        experiments.compare([], [])
+
+
 def _grid_run(calls):
     def run(cell):
         calls.append(cell)
@@ -56,8 +79,7 @@ def test_run_grid_caches_rows_and_resumes(tmp_path):
     more = cells + [{"strategy": "c", "seed": 0}]
     experiments.run_grid(more, _grid_run(calls), path, settings={"epochs": 3}, progress=False)
     assert len(calls) == 5 and calls[-1] == {"strategy": "c", "seed": 0}
-    with pytest.warns(UserWarning, match="other settings"):
-        experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 4}, progress=False)
+    experiments.run_grid(cells, _grid_run(calls), path, settings={"epochs": 4}, progress=False)
     assert len(calls) == 9, "changed settings recompute"
     experiments.run_grid(
         cells, _grid_run(calls), path, settings={"epochs": 4}, recompute=True, progress=False
@@ -117,3 +139,67 @@ def test_select_and_values_pair_by_seed():
     assert experiments.values(rows, "acc", arm="y") == [0.0, 0.1, 0.2]
     assert experiments.select(rows, arm="z") == [] and experiments.select(rows, missing=1) == []
     assert len(experiments.select(rows)) == 6
+
+
+KNOB = 0.5
+
+
+def _knob_run(cell):
+    return {"accuracy": KNOB + _offset(cell)}
+
+
+def _offset(cell):
+    return 0.1 * cell["seed"]
+
+
+def test_run_grid_recomputes_rows_of_changed_code(tmp_path, capsys):
+    """An exercise that edits a run function, a function it calls, or a knob it reads."""
+    path = tmp_path / "grid.jsonl"
+    cells = [{"seed": s} for s in range(3)]
+    first = experiments.run_grid(cells, _knob_run, path)
+    assert [r["accuracy"] for r in first] == [0.5, 0.6, 0.7]
+    assert experiments.run_grid(cells, _knob_run, path) == first  # same code: rows reused
+
+    def edited(cell):  # the same name and cells, a changed body
+        return {"accuracy": 0.0}
+
+    edited.__name__ = _knob_run.__name__
+    rows = experiments.run_grid(cells, edited, path)
+    assert [r["accuracy"] for r in rows] == [0.0] * 3, "rows of the old body were served"
+    assert "3 of 3 rows are recomputed" in capsys.readouterr().out
+
+    global KNOB
+    experiments.run_grid(cells, _knob_run, path)
+    KNOB = 0.25  # a configuration knob the run reads
+    try:
+        assert experiments.run_grid(cells, _knob_run, path)[0]["accuracy"] == 0.25
+    finally:
+        KNOB = 0.5
+    assert experiments.code_fingerprint(_knob_run) != experiments.code_fingerprint(edited)
+
+
+def test_code_fingerprint_ignores_comments_and_covers_callees(monkeypatch):
+    base = experiments.code_fingerprint(_knob_run)
+    assert base == experiments.code_fingerprint(_knob_run)
+    monkeypatch.setitem(_knob_run.__globals__, "_offset", lambda cell: 0.0)
+    assert experiments.code_fingerprint(_knob_run) != base  # a callee changed
+    assert experiments._code_text("x = 1  # a comment") == experiments._code_text("x = (1)")
+
+
+def test_rule_verdict_tests_the_rule_against_the_best_other_strategy():
+    val = {"top": [0.7, 0.72, 0.71], "earlier": [0.8, 0.82, 0.79], "scratch": [0.75, 0.7, 0.8]}
+    test = {"top": [0.70, 0.71, 0.72], "earlier": [0.80, 0.83, 0.81], "scratch": [0.6, 0.9, 0.7]}
+    out = experiments.rule_verdict(val, test, ["top"])
+    assert (out["rule_best"], out["other_best"]) == ("top", "earlier")
+    assert out["state"] == "NOT CONFIRMED" and out["verdict"] == "worse"
+    out = experiments.rule_verdict(val, test, ["earlier"])
+    assert out["other_best"] == "scratch" and out["state"] == "NOT CONTRADICTED"
+    # the old logic declared HOLDS whenever the rule's strategy won on validation; here it wins
+    # on validation but is clearly worse on test, and the verdict says so
+    val2 = {"rule": [0.9, 0.9], "other": [0.8, 0.8]}
+    test2 = {"rule": [0.70, 0.71], "other": [0.80, 0.80]}
+    assert experiments.rule_verdict(val2, test2, ["rule"])["state"] == "NOT CONFIRMED"
+    test3 = {"rule": [0.90, 0.91], "other": [0.80, 0.80]}
+    assert experiments.rule_verdict(val2, test3, ["rule"])["state"] == "CONFIRMED"
+    one = experiments.rule_verdict({"a": [0.9], "b": [0.1]}, {"a": [0.9], "b": [0.1]}, ["a"])
+    assert one["state"].startswith("NO VERDICT")

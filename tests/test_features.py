@@ -97,3 +97,17 @@ def test_labcnn_grayscale_features():
     )
     key = features.cache_key(backbone, ds, "conv1", True, 28)
     assert features.cache_key(backbone, ds, "conv1", True, 28, grid=2) != key
+
+
+def test_feature_extraction_uses_the_course_precision(tiny, monkeypatch):
+    """compute_features asks config.amp_settings, like training does (bf16 only on sm_80+)."""
+    asked = []
+
+    def amp(device):
+        asked.append(torch.device(device).type)
+        return False, None
+
+    monkeypatch.setattr(features.config, "amp_settings", amp)
+    backbone = models.load_backbone("labcnn", weights=None)
+    feats = features.compute_features(backbone, tiny, device="cpu")
+    assert asked == ["cpu"] and feats.shape == (6, backbone.feature_dim)

@@ -265,3 +265,20 @@ def test_stage_weight_change():
         backbone.model.stages[3][0].weight.mul_(1.5)
     change = models.stage_weight_change(backbone, reference)
     assert change["conv1"] == 0.0 and 0.0 < change["conv4"] <= 0.5
+
+
+def test_recalibrate_bn_gives_a_random_network_its_data_statistics():
+    torch.manual_seed(0)
+    backbone = models.load_backbone("labcnn", weights=None)
+    weights = {k: v.clone() for k, v in backbone.model.state_dict().items() if "running" not in k}
+    images = torch.randint(100, 200, (40, 1, 28, 28), dtype=torch.uint8)
+    ds = data.ImageSet(images, torch.arange(40) % 4, list("abcd"), "bright")
+    first_bn = backbone.model.stages[0][1]
+    assert torch.all(first_bn.running_mean == 0)
+    models.recalibrate_bn(backbone, ds)
+    x = backbone.preprocessing()(images)
+    conv_out = backbone.model.stages[0][0](x)
+    assert torch.allclose(first_bn.running_mean, conv_out.mean((0, 2, 3)), atol=1e-4)
+    assert first_bn.momentum == 0.1 and not backbone.model.training
+    after = backbone.model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in weights.items() if "num_batches" not in k)

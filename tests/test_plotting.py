@@ -71,5 +71,5 @@ def test_summary_heatmap_and_decision_chart():
         {("small", "similar"): {"rule": "r", "measured": "m", "holds": False}}
     )
     body = " ".join(t.get_text() for t in chart.axes[0].texts)
-    assert "NOT confirmed" in body and "no measurement" in body
+    assert "NOT CONFIRMED" in body and "no measurement" in body
     plt.close(chart)
