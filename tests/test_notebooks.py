@@ -180,3 +180,48 @@ def test_setup_cell_on_a_simulated_colab(tmp_path, monkeypatch):
     assert installs == ["tuxpaint-stamps-default", "dataset-fashion-mnist"]
     for package in installs:
         assert f"apt: {package}: installed" in printed
+
+
+# ----------------------------------------------------------------------------- numbers in prose
+
+PLUS_MINUS = re.compile(r"\d\s*±\s*\d")
+PERCENT = re.compile(r"(?<![\d.])(?!95\s*%)\d+(?:[.,]\d+)?\s*%")
+POINTS = re.compile(r"\d\s*points?\b|\bpoints\b")
+
+
+def _tags(cell):
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_run_numbers_typed_into_prose(path):
+    """Run numbers come from code cells; papers' numbers live in markdown cells tagged 'paper'."""
+    for cell in _cells(path):
+        src = _source(cell)
+        if "paper" in _tags(cell):
+            continue
+        assert not PLUS_MINUS.search(src), (
+            f"{path.name}: '{PLUS_MINUS.search(src).group()}' typed into a "
+            f"{cell['cell_type']} cell; print it from the run (or tag a paper's cell 'paper')"
+        )
+        if cell["cell_type"] == "markdown" and src.startswith("## Summary"):
+            for pattern in (PERCENT, POINTS):
+                found = pattern.search(src)
+                assert not found, f"{path.name}: summary states {found.group()!r}; print it instead"
+
+
+def test_the_prose_check_can_fail():
+    assert PLUS_MINUS.search("88.7 ± 14.1 %") and not PLUS_MINUS.search("mean ± 95 % interval")
+    assert PERCENT.search("beat it by 12 %") and not PERCENT.search("a 95 % interval")
+    assert POINTS.search("by 26 points") and not POINTS.search("the key pointers")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_summary_is_followed_by_what_this_run_measured(path):
+    if path.name[:2] in ("00", "07"):
+        return  # a setup check and an exact identity: their summaries state no run results
+    cells = _cells(path)
+    index = next(i for i, c in enumerate(cells) if _source(c).startswith("## Summary"))
+    after = cells[index + 1]
+    assert after["cell_type"] == "code" and _source(after).startswith("# What this run measured")
+    assert "PROFILE" in _source(after), "the computed summary names the profile"
