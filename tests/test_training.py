@@ -209,3 +209,31 @@ def test_fit_is_the_plain_loop_plus_amp_and_scheduling():
             opt.step()
     for (name, a), b in zip(ours.model.state_dict().items(), plain.model.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_fine_tune_is_notebook_03s_four_lines():
+    """training.fine_tune = new head, freeze, per-group LRs, fit (what 03 writes out)."""
+    ds = _memorise_set(24)
+    split = {"train": ds, "val": ds, "test": ds}
+
+    def fresh():
+        torch.manual_seed(0)
+        return models.load_backbone("labcnn", weights=None)
+
+    ours = fresh()
+    run = training.fine_tune(
+        ours, split, trainable_stages=2, head_lr=3e-3, backbone_lr=3e-4, epochs=2,
+        batch_size=8, augmentation={"scale": (0.7, 1.0), "flip": False}, seed=1, device="cpu",
+    )  # fmt: skip
+    by_hand = fresh()
+    models.replace_head(by_hand, len(ds.classes), seed=1)  # 2. new head
+    models.freeze_stages(by_hand, trainable_stages=2)  # 3. freeze below the cut
+    groups = models.param_groups(by_hand, head_lr=3e-3, backbone_lr=3e-4)  # 4. LRs
+    training.fit(
+        by_hand.model, ds, by_hand.preprocessing(), param_groups=groups, epochs=2, batch_size=8,
+        warmup_epochs=1.0, bn_policy="eval", augmentation={"scale": (0.7, 1.0), "flip": False},
+        val_set=ds, seed=1, progress=False, device="cpu",
+    )  # fmt: skip
+    for (name, a), b in zip(ours.model.state_dict().items(), by_hand.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert run["stages_trained"] == ["conv4", "conv5"] and 0 <= run["test_acc"] <= 1
