@@ -334,12 +334,14 @@ def run_grid(
     tag, code = settings_hash(settings), code_fingerprint(run)
     if recompute and path.exists():
         path.unlink()
-    every = {_key({k: r[k] for k in r.get("cell_keys", [])}) for r in read_results(path)}
-    done = {}
-    for row in read_results(path, settings, code):
-        done[_key({k: row[k] for k in row.get("cell_keys", [])})] = row
+    every, done = set(), {}
+    for row in read_results(path):  # one read: current rows are kept, the others counted stale
+        cell_key = _key({k: row[k] for k in row.get("cell_keys", [])})
+        every.add(cell_key)
+        if row.get("settings") == tag and row.get("code") == code:
+            done[cell_key] = row
     todo = [c for c, k in zip(cells, keys) if k not in done]
-    stale = sum(k in every for c, k in zip(cells, keys) if k not in done)
+    stale = sum(k in every for k in keys if k not in done)
     if stale and progress:
         print(
             f"{path.name}: {stale} of {len(cells)} rows are recomputed: their settings or the "
