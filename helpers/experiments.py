@@ -184,6 +184,88 @@ def results_path(name: str, profile: str | None = None) -> Path:
     return config.cache_dir("results") / f"{name}-{profile or config.profile()}.jsonl"
 
 
+SOURCES = ("compute", "reference")
+
+
+def results_source() -> str:
+    """Where grids take their rows from: ``$TL_RESULTS`` = ``compute`` (default) or ``reference``.
+
+    ``reference``: the committed reference run of this profile (``data/reference/``), where its
+    rows are current; rows it lacks, or whose code changed since, are computed as usual.
+    """
+    source = os.environ.get("TL_RESULTS", "").strip().lower() or "compute"
+    if source not in SOURCES:
+        raise ValueError(f"TL_RESULTS={source!r}: expected one of {', '.join(SOURCES)}")
+    return source
+
+
+def reference_dir() -> Path:
+    """``$TL_REFERENCE_DIR``, else the course's ``data/reference/`` (committed reference runs)."""
+    from . import config
+
+    env = os.environ.get("TL_REFERENCE_DIR")
+    return Path(env).expanduser() if env else config.repo_root() / "data" / "reference"
+
+
+def reference_path(path: str | Path) -> Path:
+    """The committed reference file of a results file (same name, in :func:`reference_dir`)."""
+    return reference_dir() / Path(path).name
+
+
+PROVENANCE = "provenance.json"
+REGENERATE = "make reference"
+
+
+def provenance(name: str | Path) -> dict | None:
+    """What the reference file ``name`` was produced with (profile, date, machine, torch,
+    commit, wall time), or None when it has no entry."""
+    path = reference_dir() / PROVENANCE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("files", {}).get(Path(name).name)
+
+
+def describe_reference(name: str | Path) -> str:
+    """One line: ``reference run of <date> on <machine>, torch <v>, commit <c>``."""
+    p = provenance(name) or {}
+    return (
+        f"reference run of {p.get('date', '?')} on {p.get('machine', '?')}, "
+        f"torch {p.get('torch', '?')}, commit {str(p.get('commit', '?'))[:10]}"
+    )
+
+
+def origin(*row_lists: Iterable[dict]) -> str:
+    """Where these rows come from: computed on this machine, a reference run, or both."""
+    rows = [r for rows in row_lists for r in rows]
+    files = sorted({r["reference"] for r in rows if r.get("reference")})
+    here = sum(not r.get("reference") for r in rows)
+    if not files:
+        return "computed on this machine"
+    runs = sorted({describe_reference(f) for f in files})
+    text = "; ".join(runs)
+    return text if not here else f"{len(rows) - here} rows from {text}; {here} computed here"
+
+
+def _compare_with_reference(path: Path, rows: list[dict], reference: dict[str, dict]) -> None:
+    """Print "your run vs reference run" for the accuracy metrics both have."""
+    keyed = ((r, _key({k: r[k] for k in r.get("cell_keys", [])})) for r in rows)
+    pairs = [(r, reference[k]) for r, k in keyed if k in reference]
+    if not pairs:
+        return
+    metrics = sorted(k for k, v in rows[0].items() if "acc" in k and isinstance(v, (int, float)))
+    for metric in metrics:
+        both = [(r[metric], ref[metric]) for r, ref in pairs if ref.get(metric) is not None]
+        both = [(a, b) for a, b in both if a is not None]
+        if not both:
+            continue
+        mine, theirs = np.array(both, dtype=float).T
+        print(
+            f"{path.stem}: your run vs the {describe_reference(path)} — {metric} over "
+            f"{len(both)} rows: {mine.mean() * 100:.1f} vs {theirs.mean() * 100:.1f} % "
+            f"(largest row difference {np.abs(mine - theirs).max() * 100:.1f} points)"
+        )
+
+
 def _key(cell: dict) -> str:
     return json.dumps(cell, sort_keys=True, default=str)
 
@@ -225,10 +307,12 @@ def read_results(
     return rows
 
 
-# the modules whose code can change a result (plotting and widgets only draw them)
+# the modules whose code can change a result: not plotting and widgets (they only draw),
+# experiments (it stores and compares rows, never computes one), fetch (its files are
+# checked against SHA-256 manifests, so a change of its code cannot change the data)
 RESULT_MODULES = (
-    "config", "preprocessing", "fetch", "data", "models", "features", "probes", "training",
-    "experiments", "lab", "fcconv",
+    "config", "preprocessing", "data", "models", "features", "probes", "training", "lab",
+    "fcconv",
 )  # fmt: skip
 
 
@@ -320,6 +404,11 @@ def run_grid(
     :func:`code_fingerprint`: ``run``, the notebook functions it calls, the knobs it reads, and
     the helpers) match; stale rows are recomputed, and their number is printed.
     ``recompute=True`` starts the file afresh.
+
+    Reference runs (``data/reference/<file name>``, see :func:`results_source`): with
+    ``TL_RESULTS=reference`` their current rows are used (each marked with ``"reference"``, for
+    :func:`origin`) and only the rest is computed; otherwise this run's rows are compared with
+    them ("your run vs reference run"). Stale reference rows are reported, never used.
     """
     from tqdm.auto import tqdm
 
@@ -334,12 +423,35 @@ def run_grid(
     tag, code = settings_hash(settings), code_fingerprint(run)
     if recompute and path.exists():
         path.unlink()
-    every, done = set(), {}
-    for row in read_results(path):  # one read: current rows are kept, the others counted stale
-        cell_key = _key({k: row[k] for k in row.get("cell_keys", [])})
-        every.add(cell_key)
-        if row.get("settings") == tag and row.get("code") == code:
-            done[cell_key] = row
+
+    def current(file: Path) -> tuple[dict[str, dict], set[str]]:
+        """One read of a results file: its current rows by cell, and every cell it has."""
+        every, rows = set(), {}
+        for row in read_results(file):
+            cell_key = _key({k: row[k] for k in row.get("cell_keys", [])})
+            every.add(cell_key)
+            if row.get("settings") == tag and row.get("code") == code:
+                rows[cell_key] = row
+        return rows, every
+
+    done, every = current(path)
+    ref_file = reference_path(path)
+    reference, ref_every = current(ref_file) if ref_file.exists() else ({}, set())
+    from_reference = results_source() == "reference" and not recompute
+    if from_reference:
+        mine = {k: {**reference[k], "reference": ref_file.name} for k in keys if k in reference}
+        done.update(mine)
+        if progress:
+            found = describe_reference(ref_file) if mine else "reference run: none found"
+            print(f"{path.stem}: {len(mine)} of {len(cells)} rows from the {found}")
+    outdated = sum(k in ref_every and k not in reference for k in keys)
+    if outdated and progress:
+        print(
+            f"{ref_file.name}: {outdated} reference rows are STALE (the code or settings changed "
+            "since the reference run): "
+            + ("they are computed here" if from_reference else "not compared")
+            + f"; `{REGENERATE}` regenerates the reference files"
+        )
     todo = [c for c, k in zip(cells, keys) if k not in done]
     stale = sum(k in every for k in keys if k not in done)
     if stale and progress:
@@ -347,24 +459,30 @@ def run_grid(
             f"{path.name}: {stale} of {len(cells)} rows are recomputed: their settings or the "
             "code that produced them changed"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(todo, desc=path.stem, disable=not progress or not todo)
-    with path.open("a") as out:
-        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            out.write("\n")  # close a line torn by an interrupted write
-        for cell in bar:
-            bar.set_postfix_str(" ".join(str(v) for v in cell.values()))
-            start = time.perf_counter()
-            metrics = run(dict(cell))
-            if clash := set(metrics) & set(cell):
-                raise ValueError(f"run() returned keys that are also cell keys: {sorted(clash)}")
-            row = {**cell, **metrics, "seconds": round(time.perf_counter() - start, 3)}
-            row.update(settings=tag, code=code, cell_keys=list(cell))
-            out.write(json.dumps(row, default=float) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-            done[_key(cell)] = row
-    return [done[k] for k in keys]
+    if todo:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(todo, desc=path.stem, disable=not progress or not todo)
+        with path.open("a") as out:
+            if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+                out.write("\n")  # close a line torn by an interrupted write
+            for cell in bar:
+                bar.set_postfix_str(" ".join(str(v) for v in cell.values()))
+                start = time.perf_counter()
+                metrics = run(dict(cell))
+                if clash := set(metrics) & set(cell):
+                    raise ValueError(
+                        f"run() returned keys that are also cell keys: {sorted(clash)}"
+                    )
+                row = {**cell, **metrics, "seconds": round(time.perf_counter() - start, 3)}
+                row.update(settings=tag, code=code, cell_keys=list(cell))
+                out.write(json.dumps(row, default=float) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+                done[_key(cell)] = row
+    rows = [done[k] for k in keys]
+    if reference and progress and results_source() == "compute":
+        _compare_with_reference(path, rows, reference)
+    return rows
 
 
 def pivot(

@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -203,3 +204,66 @@ def test_rule_verdict_tests_the_rule_against_the_best_other_strategy():
     assert experiments.rule_verdict(val2, test3, ["rule"])["state"] == "CONFIRMED"
     one = experiments.rule_verdict({"a": [0.9], "b": [0.1]}, {"a": [0.9], "b": [0.1]}, ["a"])
     assert one["state"].startswith("NO VERDICT")
+
+
+CALLS = []
+
+
+def _counted_run(cell):
+    CALLS.append(cell)
+    return {"accuracy": 0.5 + 0.1 * cell["seed"]}
+
+
+def _reference_setup(tmp_path, monkeypatch, cells):
+    """A reference file and its provenance, written the way tools/make_reference.py writes them."""
+    ref = tmp_path / "reference"
+    produced = experiments.run_grid(cells, _counted_run, ref / "grid-cpu.jsonl", progress=False)
+    entry = {"date": "2026-01-02", "machine": "Test CPU, 2 cores", "torch": "9.9", "commit": "abc"}
+    (ref / "provenance.json").write_text(json.dumps({"files": {"grid-cpu.jsonl": entry}}))
+    monkeypatch.setenv("TL_REFERENCE_DIR", str(ref))
+    CALLS.clear()
+    return produced
+
+
+def test_reference_rows_are_used_only_when_asked_and_current(tmp_path, monkeypatch, capsys):
+    cells = [{"seed": s} for s in range(3)]
+    produced = _reference_setup(tmp_path, monkeypatch, cells)
+    path = tmp_path / "cache" / "grid-cpu.jsonl"
+    monkeypatch.setenv("TL_RESULTS", "reference")
+    rows = experiments.run_grid(cells, _counted_run, path)
+    out = capsys.readouterr().out
+    assert CALLS == [], "reference rows were recomputed"
+    assert [r["accuracy"] for r in rows] == [r["accuracy"] for r in produced]
+    assert "3 of 3 rows from the reference run of 2026-01-02 on Test CPU" in out
+    assert experiments.origin(rows).startswith("reference run of 2026-01-02 on Test CPU, 2 cores")
+    assert not path.exists(), "reference rows must not be copied into the cache"
+    more = experiments.run_grid(cells + [{"seed": 5}], _counted_run, path)
+    assert CALLS == [{"seed": 5}], "only the cell the reference lacks is computed"
+    assert experiments.origin(more).endswith("; 1 computed here")
+
+    # without TL_RESULTS=reference everything is computed, then compared with the reference
+    monkeypatch.setenv("TL_RESULTS", "compute")
+    CALLS.clear()
+    rows = experiments.run_grid(cells, _counted_run, tmp_path / "other" / "grid-cpu.jsonl")
+    assert len(CALLS) == 3 and experiments.origin(rows) == "computed on this machine"
+    assert "your run vs the reference run of 2026-01-02" in capsys.readouterr().out
+    monkeypatch.setenv("TL_RESULTS", "nonsense")
+    with pytest.raises(ValueError, match="TL_RESULTS='nonsense'"):
+        experiments.run_grid(cells, _counted_run, path)
+
+
+def test_stale_reference_rows_are_reported_and_never_used(tmp_path, monkeypatch, capsys):
+    cells = [{"seed": s} for s in range(3)]
+    _reference_setup(tmp_path, monkeypatch, cells)
+    monkeypatch.setenv("TL_RESULTS", "reference")
+
+    def edited(cell):  # the code changed since the reference run
+        return {"accuracy": 0.0}
+
+    edited.__name__ = _counted_run.__name__
+    rows = experiments.run_grid(cells + [{"seed": 9}], edited, tmp_path / "c" / "grid-cpu.jsonl")
+    out = capsys.readouterr().out
+    assert [r["accuracy"] for r in rows] == [0.0] * 4, "a stale reference row was used"
+    assert "3 reference rows are STALE" in out and "make reference" in out
+    assert "0 of 4 rows from the reference run: none found" in out
+    assert experiments.origin(rows) == "computed on this machine"
