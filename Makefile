@@ -13,7 +13,8 @@ BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup data test course lab lint format strip clean bench course-times pretrain recompute
+.PHONY: setup data test course lab lint format strip clean bench course-times pretrain recompute \
+	reference
 
 setup: $(STAMP) data
 
@@ -62,6 +63,12 @@ recompute: setup
 	@mkdir -p $(BUILD)/notebooks
 	$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
 		--output-dir $(BUILD)/notebooks notebooks/$(NB).ipynb
+
+## the committed reference runs of 04-06 (cpu profile, cold; about an hour on 2 cores):
+## make reference [REFERENCE_PROFILE=gpu] [NB="04_four_scenarios"]
+REFERENCE_PROFILE ?= cpu
+reference: setup
+	$(PY) tools/make_reference.py --profile $(REFERENCE_PROFILE) $(NB)
 
 ## side-by-side benchmarks (ours vs a tutorial-style baseline), printed as Markdown tables
 bench: setup

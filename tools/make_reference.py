@@ -1,0 +1,115 @@
+"""Produce the committed reference runs: execute grid notebooks cold, keep their results files.
+
+    python tools/make_reference.py [--profile cpu] [notebooks ...]     (or: make reference)
+
+For each notebook (default: 04, 05, 06): the feature cache, the grid results files and the
+cached lab networks are emptied, the notebook is executed in a fresh kernel with
+``TL_PROFILE=<profile>`` and ``TL_RESULTS=compute``, and every results file it wrote
+(``data/cache/results/<notebook>-*-<profile>.jsonl``) is copied to ``data/reference/``, with an
+entry in ``data/reference/provenance.json``: profile, date, machine (CPU model and cores, GPU),
+torch version, the commit of the code, the notebook's wall time and each file's compute time.
+The code must be committed first (helpers/ and notebooks/ clean), so that the commit names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from course_times import run  # noqa: E402  (one way of executing a notebook, timed)
+
+DEFAULT = ["04_four_scenarios", "05_layer_transferability", "06_learning_rates"]
+
+
+def machine() -> str:
+    """``<CPU model>, <n> cores`` and the GPU, if any."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{model}, {os.cpu_count()} cores"
+    import torch
+
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument(
+        "--allow-dirty", action="store_true", help="run with uncommitted changes (commit +dirty)"
+    )
+    parser.add_argument("notebooks", nargs="*", default=DEFAULT)
+    args = parser.parse_args()
+    dirty = git("status", "--porcelain", "--", "helpers", "notebooks")
+    if dirty and not args.allow_dirty:
+        sys.exit(f"commit helpers/ and notebooks/ first (the reference names the commit):\n{dirty}")
+    commit = git("rev-parse", "HEAD") + ("+dirty" if dirty else "")
+    import torch
+
+    cache, reference = ROOT / "data" / "cache", ROOT / "data" / "reference"
+    reference.mkdir(parents=True, exist_ok=True)
+    book = reference / "provenance.json"
+    prov = json.loads(book.read_text()) if book.exists() else {"files": {}}
+    for name in args.notebooks:
+        nb = ROOT / "notebooks" / f"{Path(name).stem}.ipynb"
+        if not nb.is_file():
+            sys.exit(f"no notebook {nb.relative_to(ROOT)}")
+        for kind in ("features", "results", "lab"):
+            shutil.rmtree(cache / kind, ignore_errors=True)
+        os.environ["TL_RESULTS"] = "compute"
+        print(f"== {nb.name} ({args.profile}, cold)", flush=True)
+        seconds, gib, code = run(nb, args.profile, ROOT / "build" / "reference")
+        if code:
+            sys.exit(f"{nb.name} failed (exit {code}); see build/reference/{args.profile}/")
+        files = sorted((cache / "results").glob(f"{nb.stem}-*-{args.profile}.jsonl"))
+        if not files:
+            sys.exit(f"{nb.name} wrote no results file")
+        for file in files:
+            rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+            tmp = reference / f".{file.name}.tmp"
+            shutil.copyfile(file, tmp)
+            tmp.replace(reference / file.name)  # never a half-written reference file
+            prov["files"][file.name] = {
+                "notebook": nb.name,
+                "profile": args.profile,
+                "date": dt.date.today().isoformat(),
+                "machine": machine(),
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "commit": commit,
+                "rows": len(rows),
+                "notebook_seconds": round(seconds, 1),
+                "compute_seconds": round(sum(r["seconds"] for r in rows), 1),
+                "peak_memory_gib": round(gib, 2),
+            }
+            print(f"   {file.name}: {len(rows)} rows", flush=True)
+        print(f"   {seconds / 60:.1f} min, peak {gib:.1f} GiB", flush=True)
+        tmp = book.with_suffix(".tmp")
+        tmp.write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
+        tmp.replace(book)
+
+
+if __name__ == "__main__":
+    main()
