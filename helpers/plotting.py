@@ -1,5 +1,6 @@
 """Figures: image grids, prediction panels, filters and feature maps, error bars, heat-maps of
-grid summaries, the four-scenario decision chart, training curves and evidence overlays.
+grid summaries, the four-scenario decision chart, training curves, evidence overlays, confusion
+matrices and galleries of mistakes.
 
 Every function returns the figure; those that draw into one panel take ``ax=None``.
 """
@@ -319,3 +320,40 @@ def training_curves(
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def confusion(
+    cm: np.ndarray, classes: Sequence[str], title: str = "", ax: plt.Axes | None = None
+) -> plt.Figure:
+    """A confusion matrix (rows: true class, columns: predicted), coloured by the share of each
+    true class, annotated with the counts."""
+    cm = np.asarray(cm)
+    share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.2, 3.6))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), n in np.ndenumerate(cm):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=8,
+                color="w" if share[i, j] > 0.5 else "k")  # fmt: skip
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (row: share of the class)")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def mistakes(images: torch.Tensor, found: Sequence[dict], classes: Sequence[str]) -> plt.Figure:
+    """A gallery of mistakes (from ``metrics.confident_mistakes``): each image titled
+    ``true → predicted (confidence)``."""
+    if not found:
+        fig, ax = plt.subplots(figsize=(3, 0.6))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no mistakes", ha="center", va="center")
+        return fig
+    titles = [
+        f"{classes[m['label']]} → {classes[m['predicted']]} ({m['confidence']:.2f})" for m in found
+    ]
+    picked = images[[m["index"] for m in found]]
+    return image_grid(picked, titles=titles, ncols=min(len(found), 6), size=1.9)

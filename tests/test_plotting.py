@@ -6,6 +6,7 @@ import math  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from helpers import experiments, plotting, widgets  # noqa: E402
 
@@ -73,3 +74,22 @@ def test_summary_heatmap_and_decision_chart():
     body = " ".join(t.get_text() for t in chart.axes[0].texts)
     assert "NOT CONFIRMED" in body and "no measurement" in body
     plt.close(chart)
+
+
+def test_confusion_and_mistakes_figures():
+    from helpers import metrics
+
+    cm = metrics.confusion_matrix([0, 0, 1, 2], [0, 1, 1, 0], 3)
+    fig = plotting.confusion(cm, ["cat", "dog", "fish"], title="t")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == [str(n) for n in cm.flatten()]
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    found = metrics.confident_mistakes(
+        torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.6, 0.1, 0.3]]),
+        [0, 0, 1, 2],
+    )
+    fig = plotting.mistakes(images, found, ["cat", "dog", "fish"])
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["cat → dog (0.70)", "fish → cat (0.60)"]
+    assert plotting.mistakes(images, [], ["a"]).axes[0].texts[0].get_text() == "no mistakes"
+    plt.close("all")
