@@ -1,0 +1,74 @@
+"""The course book's builder and its browser check (tools/build_book.py, tools/check_book.py).
+
+A one-notebook book (07, quick profile) is built and opened in headless Chromium: no problem
+may be found; then a broken image, a failing script and an error output are planted, and each
+must be reported. Skipped without Chromium or Playwright, except where ``TL_REQUIRE_BROWSER=1``
+(CI) makes that a failure.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+def _browser_or_skip():
+    missing = []
+    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+        missing.append("Chromium (apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("Playwright (pip install -r requirements-dev.txt)")
+    if missing:
+        reason = "the book check needs " + " and ".join(missing)
+        if os.environ.get("TL_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    _browser_or_skip()
+    out = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "TL_PROFILE": "quick"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "build_book.py"), "--profile", "quick",
+         "--out", str(out), str(ROOT / "notebooks" / "07_fc_as_conv.ipynb")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return out
+
+
+def test_book_pages_open_cleanly(book):
+    import check_book
+
+    assert (book / "07_fc_as_conv.html").exists() and (book / "index.html").exists()
+    index = (book / "index.html").read_text()
+    assert 'href="07_fc_as_conv.html"' in index and "not in this build" in index
+    assert check_book.check(book) == []
+
+
+def test_book_check_finds_what_is_broken(book, tmp_path):
+    import check_book
+
+    broken = tmp_path / "broken"
+    shutil.copytree(book, broken)
+    page = broken / "07_fc_as_conv.html"
+    planted = (
+        '<img src="no-such-figure.png"><a href="08_missing.html">next</a>'
+        '<script>throw new Error("planted failure")</script>'
+        '<div class="jp-RenderedText" data-mime-type="application/vnd.jupyter.stderr">'
+        "<pre>Traceback (most recent call last): ValueError: planted</pre></div>"
+    )
+    page.write_text(page.read_text().replace("</body>", planted + "</body>"))
+    found = "\n".join(check_book.check(broken))
+    for what in ("broken image", "broken link", "page error: planted failure", "error output"):
+        assert what in found, f"{what!r} was not reported:\n{found}"

@@ -1,0 +1,243 @@
+"""Build the course book: every notebook executed, as static HTML, with an index page.
+
+    python tools/build_book.py [--profile cpu] [--out build/book] [notebooks ...]   (make book)
+
+Notebooks run in a fresh kernel with ``TL_PROFILE=<profile>`` and ``TL_RESULTS=reference``:
+grids read the committed reference runs of that profile where they are current (so 04–06 build
+in minutes), everything else is computed. Each executed notebook is written to
+``<out>/notebooks/`` and exported with nbconvert's HTML exporter (figures embedded as PNG, the
+state of ipywidgets embedded where the notebook stored it); links between notebooks point to
+their pages; the Colab badge is a copy shipped with the book. ``index.html`` is generated from
+the README's course map and names the profile, the reference runs used and the build time.
+nbconvert is used rather than Jupyter Book: it is already a dependency (nbval, `make course`),
+needs no Sphinx theme or network at build time, and its output is one page per notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from course_times import record  # noqa: E402  (the one file of measured runtimes)
+
+BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
+# a stand-in for Colab's badge, drawn here so that the book shows it offline
+BADGE_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20" role="img"
+ aria-label="Open in Colab"><rect width="117" height="20" rx="3" fill="#555"/>
+<rect x="0" width="22" height="20" rx="3" fill="#f9ab00"/>
+<text x="11" y="14" font-family="Verdana,sans-serif" font-size="11" fill="#fff"
+ text-anchor="middle">co</text>
+<text x="69" y="14" font-family="Verdana,sans-serif" font-size="11" fill="#fff"
+ text-anchor="middle">Open in Colab</text></svg>
+"""
+
+
+def course_map(readme: str) -> list[dict]:
+    """The README's course map rows: number, title, notebook file, idea, runtimes."""
+    rows = []
+    for line in readme.splitlines():
+        m = re.match(
+            r"\| (\d\d) \| \[([^\]]+)\]\(notebooks/([^)]+\.ipynb)\)[^|]*\| ([^|]+)\|(.*)", line
+        )
+        if m:
+            cells = [c.strip() for c in m.group(5).split("|")]
+            rows.append(
+                {
+                    "number": m.group(1),
+                    "title": m.group(2),
+                    "file": m.group(3),
+                    "idea": m.group(4).strip(),
+                    "runtime": cells[0] if cells else "",
+                }  # fmt: skip
+            )
+    return rows
+
+
+def execute(path: Path, profile: str, timeout: int) -> tuple[nbformat.NotebookNode, float]:
+    nb = nbformat.read(path, as_version=4)
+    os.environ.update(TL_PROFILE=profile, TL_RESULTS="reference", HF_HUB_OFFLINE="1")
+    start = time.perf_counter()
+    where = {"metadata": {"path": str(path.parent)}}
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources=where, store_widget_state=True
+    )
+    client.execute()
+    return nb, time.perf_counter() - start
+
+
+WIDGET_PACKAGES = ("@jupyter-widgets/html-manager@1", "requirejs@2")
+
+
+def widget_assets(book: Path) -> bool:
+    """Copy the JavaScript that renders embedded widget state into ``<book>/widgets/``.
+
+    nbconvert's pages load it from a CDN; the book ships it (the npm packages
+    @jupyter-widgets/html-manager, BSD-3-Clause, and requirejs, MIT), fetched once with
+    ``npm pack`` into ``build/widget-assets/``. Without npm the pages still carry the widget
+    state, but show no widgets offline. Returns whether the assets are there.
+    """
+    cache = ROOT / "build" / "widget-assets"
+    if not (cache / "embed-amd.js").exists() and shutil.which("npm"):
+        with tempfile.TemporaryDirectory() as tmp:
+            done = subprocess.run(
+                ["npm", "pack", "--silent", *WIDGET_PACKAGES], cwd=tmp, capture_output=True
+            )
+            if done.returncode == 0:
+                for tgz in Path(tmp).glob("*.tgz"):
+                    with tarfile.open(tgz) as tar:
+                        tar.extractall(Path(tmp) / tgz.stem, filter="data")
+                staging = Path(tmp) / "assets"
+                html_manager = next(Path(tmp).glob("jupyter-widgets-html-manager-*"))
+                shutil.copytree(html_manager / "package" / "dist", staging)
+                requirejs = next(Path(tmp).glob("requirejs-*"))
+                shutil.copy(requirejs / "package" / "require.js", staging / "require.js")
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(cache, ignore_errors=True)
+                shutil.move(staging, cache)
+    if not (cache / "embed-amd.js").exists():
+        print("widgets: npm unavailable; pages keep the widget state but render no widgets")
+        return False
+    shutil.copytree(cache, book / "widgets", dirs_exist_ok=True)
+    return True
+
+
+def to_html(nb: nbformat.NotebookNode, title: str, widgets: bool) -> str:
+    local = dict(widget_renderer_url="widgets/embed-amd.js", require_js_url="widgets/require.js")
+    exporter = HTMLExporter(template_name="lab", **(local if widgets else {}))
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    # notebook links → pages of the book; the Colab badge → the book's own copy
+    body = re.sub(
+        r'href="(?:\.\./notebooks/|notebooks/)?(\d\d_[a-z0-9_]+)\.ipynb', r'href="\1.html', body
+    )
+    return body.replace(BADGE_URL, "colab-badge.svg")
+
+
+def errors_in(nb: nbformat.NotebookNode) -> list[str]:
+    return [
+        f"{o.get('ename')}: {o.get('evalue')}"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+
+
+def index_page(rows: list[dict], built: dict, profile: str, references: dict) -> str:
+    items = []
+    for r in rows:
+        page = Path(r["file"]).stem + ".html"
+        title = html.escape(r["title"])
+        if r["file"] in built:
+            took, title = f"{built[r['file']] / 60:.1f} min", f'<a href="{page}">{title}</a>'
+        else:
+            took = "not in this build"
+        items.append(
+            f"<tr><td>{r['number']}</td><td>{title}</td><td>{html.escape(r['idea'])}</td>"
+            f"<td>{took}</td></tr>"
+        )
+    refs = "".join(
+        f"<li><code>{html.escape(name)}</code>: {html.escape(p['date'])}, "
+        f"{html.escape(p['machine'])}, torch {html.escape(p['torch'])}, commit "
+        f"<code>{html.escape(p['commit'][:10])}</code></li>"
+        for name, p in sorted(references.items())
+        if p["profile"] == profile
+    )
+    total = sum(built.values()) / 60
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Transfer Learning Lab — the course book</title>
+<style>body{{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.4}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}}
+th{{background:#f3f3f3}}</style></head>
+<body><h1>Transfer Learning Lab — the course book</h1>
+<p>Every notebook of the course, executed in the <code>{profile}</code> profile on
+{dt.date.today().isoformat()} ({total:.1f} min of execution). Grids read the committed
+reference runs of this profile where they are current; each notebook's summary says where its
+numbers come from.</p>
+<table><tr><th>#</th><th>notebook</th><th>idea</th><th>built</th></tr>
+{"".join(items)}
+</table>
+<h2>Reference runs used</h2><ul>{refs or "<li>none for this profile</li>"}</ul>
+</body></html>
+"""
+
+
+def _references(profile: str) -> list[str]:
+    prov = ROOT / "data" / "reference" / "provenance.json"
+    files = json.loads(prov.read_text())["files"] if prov.exists() else {}
+    return [name for name, p in files.items() if p["profile"] == profile]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "book")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument(
+        "--cold", action="store_true", help="empty data/cache/{features,results,lab} first"
+    )
+    parser.add_argument(
+        "--record", action="store_true",
+        help="merge the times into benchmarks/course_times.json (<profile>-reference where the "
+        "notebook read reference rows)",
+    )  # fmt: skip
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args()
+    rows = course_map((ROOT / "README.md").read_text())
+    chosen = args.notebooks or [ROOT / "notebooks" / r["file"] for r in rows]
+    (args.out / "notebooks").mkdir(parents=True, exist_ok=True)
+    (args.out / "colab-badge.svg").write_text(BADGE_SVG)
+    widgets = widget_assets(args.out)
+    built, failed = {}, []
+    for path in chosen:
+        path = path if path.is_absolute() else Path.cwd() / path
+        print(f"== {path.name} ({args.profile})", flush=True)
+        if args.cold:
+            for kind in ("features", "results", "lab"):
+                shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
+        try:
+            nb, seconds = execute(path, args.profile, args.timeout)
+        except Exception as err:  # the page is still written, with the error in it
+            nb, seconds = nbformat.read(path, as_version=4), 0.0
+            failed.append(f"{path.name}: {type(err).__name__}: {str(err)[-500:]}")
+        failed += [f"{path.name}: {e}" for e in errors_in(nb)]
+        nbformat.write(nb, args.out / "notebooks" / path.name)
+        page = args.out / f"{path.stem}.html"
+        tmp = page.with_suffix(".tmp")
+        tmp.write_text(to_html(nb, path.stem, widgets))
+        tmp.replace(page)
+        built[path.name] = seconds
+        if args.record and seconds and not errors_in(nb):
+            used = any(path.stem in name for name in _references(args.profile))
+            key = f"{args.profile}-reference" if used else args.profile
+            record(key, path.name, seconds, None, cold=args.cold, how="make book (nbclient)")
+        print(f"   {seconds / 60:.1f} min → {page.relative_to(args.out)}", flush=True)
+    prov = ROOT / "data" / "reference" / "provenance.json"
+    references = json.loads(prov.read_text())["files"] if prov.exists() else {}
+    (args.out / "index.html").write_text(index_page(rows, built, args.profile, references))
+    (args.out / "build.json").write_text(
+        json.dumps({"profile": args.profile, "seconds": built, "failed": failed}, indent=1) + "\n"
+    )
+    print(f"book: {args.out / 'index.html'} ({sum(built.values()) / 60:.1f} min)")
+    if failed:
+        sys.exit("errors while executing:\n" + "\n".join(failed))
+
+
+if __name__ == "__main__":
+    main()
