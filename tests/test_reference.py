@@ -1,0 +1,152 @@
+"""The committed reference runs (data/reference/) stay true to the code.
+
+For every notebook with reference files, its code cells are executed in this process with
+``TL_PROFILE=<the reference's profile>`` and ``TL_RESULTS=reference`` (so its grids read the
+reference rows instead of training), while every ``run_grid`` call is recorded. Then, for each
+reference file: no row may be stale (its code or settings hash differs from what the notebook
+computes now: regenerate with ``make reference``), and its cheapest row is recomputed with
+today's code and compared with the committed one, within the tolerances below.
+"""
+
+from __future__ import annotations
+
+import json
+import linecache
+import math
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import data, experiments
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "data" / "reference"
+PROVENANCE = json.loads((REFERENCE / "provenance.json").read_text())["files"]
+
+# Tolerances (data/reference/README.md has the measurements behind them). Rows that only probe
+# fixed features recompute identically on one machine; rows that train diverge with the order
+# of float reductions (another CPU model, another thread count): the same trained row, recomputed
+# with 1 thread instead of 2, moved by up to 2.9 points of test accuracy. Accuracies are
+# fractions (0.05 = 5 points); learning rates picked by a sweep may move by a factor of 3; other
+# numbers (weight changes, gradient norms) by 25 %.
+ACC_TOL = 0.05
+LR_FACTOR = 3.0
+REL_TOL = 0.25
+
+
+def _leaves(value, prefix=""):
+    """(path, number) for every number in a row value; lists (histories, curves) are skipped."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{prefix}.{k}" if prefix else k)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield prefix, float(value)
+
+
+def differences(reference: dict, fresh: dict) -> list[str]:
+    """What differs beyond tolerance between a committed row and its recomputation."""
+    ref = dict(_leaves({k: reference[k] for k in fresh}))
+    out = []
+    for name, value in _leaves(fresh):
+        old = ref.get(name)
+        if old is None or (math.isnan(old) and math.isnan(value)):
+            continue
+        accuracy = "acc" in name or name.endswith((".val", ".test"))
+        if name.endswith("_lr") and old > 0 and value > 0:
+            if max(value / old, old / value) > LR_FACTOR:
+                out.append(f"{name}: committed {old:.3g}, now {value:.3g} (tolerance ×{LR_FACTOR})")
+            continue
+        diff = abs(value - old)
+        limit = ACC_TOL if accuracy else REL_TOL * max(abs(old), 1e-12)
+        if diff > limit:
+            out.append(f"{name}: committed {old:.4g}, now {value:.4g} (tolerance {limit:.3g})")
+    return out
+
+
+def execute(notebook: Path, namespace: dict) -> None:
+    """Run a notebook's code cells in ``namespace``, as a kernel would (sources kept for
+    ``inspect``, so that :func:`experiments.code_fingerprint` sees what the kernel sees)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell
+    nb = nbformat.read(notebook, as_version=4)
+    for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        source = transform(cell.source)
+        name = f"<{notebook.stem} cell {number}>"
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+        exec(compile(source, name, "exec"), namespace)
+
+
+def _stale(name: str, run, settings: dict | None) -> str:
+    """Why the reference rows of ``name`` are stale for ``run`` and ``settings`` ("" if not)."""
+    rows = experiments.read_results(REFERENCE / name)
+    tag, code = experiments.settings_hash(settings or {}), experiments.code_fingerprint(run)
+    stale = [r for r in rows if r["settings"] != tag or r["code"] != code]
+    if not stale:
+        return ""
+    return (
+        f"{name}: {len(stale)} of {len(rows)} reference rows are stale (the code or settings "
+        f"changed since the reference run); regenerate with `{experiments.REGENERATE}`"
+    )
+
+
+NOTEBOOKS = sorted({p["notebook"] for p in PROVENANCE.values()})
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_reference_rows_reproduce(notebook, monkeypatch):
+    files = {n: p for n, p in PROVENANCE.items() if p["notebook"] == notebook}
+    profiles = {p["profile"] for p in files.values()}
+    assert len(profiles) == 1, f"{notebook}: reference files of several profiles: {profiles}"
+    monkeypatch.setenv("TL_PROFILE", profiles.pop())
+    monkeypatch.setenv("TL_RESULTS", "reference")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    recorded, real = {}, experiments.run_grid
+
+    def recording(cells, run, path, **kw):
+        cells, name = list(cells), Path(path).name
+        recorded[name] = (cells, run, kw.get("settings"))
+        if name in files:  # fail at once, before the notebook computes the stale rows
+            assert not (stale := _stale(name, run, kw.get("settings"))), stale
+        return real(cells, run, path, **kw)
+
+    monkeypatch.setattr(experiments, "run_grid", recording)
+    try:
+        execute(ROOT / "notebooks" / notebook, {"__name__": "__main__"})
+    except data.DatasetNotFoundError as err:
+        from conftest import data_missing
+
+        data_missing(f"{notebook} needs a dataset that is not installed: {err}")
+
+    problems = []
+    for name in sorted(files):
+        assert name in recorded, f"{notebook} no longer runs the grid of {name}"
+        cells, run, settings = recorded[name]
+        rows = experiments.read_results(REFERENCE / name)
+        cheapest = min(rows, key=lambda r: r["seconds"])
+        cell = {k: cheapest[k] for k in cheapest["cell_keys"]}
+        fresh = run(dict(cell))
+        if found := differences(cheapest, fresh):
+            problems.append(f"{name}, row {cell}: " + "; ".join(found))
+    assert not problems, "reference rows no longer reproduce:\n" + "\n".join(problems)
+
+
+def test_every_reference_file_has_provenance():
+    files = {p.name for p in REFERENCE.glob("*.jsonl")}
+    assert files == set(PROVENANCE), "reference files and provenance.json disagree"
+    needed = {"profile", "date", "machine", "torch", "commit", "notebook_seconds", "rows"}
+    for name, entry in PROVENANCE.items():
+        assert needed <= set(entry), f"{name}: provenance lacks {needed - set(entry)}"
+        rows = experiments.read_results(REFERENCE / name)
+        assert len(rows) == entry["rows"], f"{name}: {len(rows)} rows, provenance says {entry}"
+        assert name.endswith(f"-{entry['profile']}.jsonl")
+
+
+def test_differences_flag_what_moved_beyond_tolerance():
+    committed = {"test_acc": 0.80, "change": {"conv1": 1.0}, "suggested_lr": 1e-2, "history": [1]}
+    close = {"test_acc": 0.83, "change": {"conv1": 1.2}, "suggested_lr": 2e-2, "history": [9]}
+    assert differences(committed, close) == []
+    far = {"test_acc": 0.90, "change": {"conv1": 2.0}, "suggested_lr": 1e-1}
+    found = "\n".join(differences(committed, far))
+    assert "test_acc" in found and "change.conv1" in found and "suggested_lr" in found
