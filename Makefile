@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup data test course lab lint format strip clean bench course-times pretrain recompute \
-	reference
+	reference book test-book runtimes
 
 setup: $(STAMP) data
 
@@ -69,6 +69,18 @@ recompute: setup
 REFERENCE_PROFILE ?= cpu
 reference: setup
 	$(PY) tools/make_reference.py --profile $(REFERENCE_PROFILE) $(NB)
+
+## the course book: every notebook executed (grids from the reference runs), static HTML with an
+## index, in build/book/ (BOOK_PROFILE=quick for a fast one); make test-book opens it in Chromium
+BOOK_PROFILE ?= cpu
+book: setup
+	$(PY) tools/build_book.py --profile $(BOOK_PROFILE) --out $(BUILD)/book
+test-book: $(STAMP)
+	$(PY) tools/check_book.py $(BUILD)/book
+
+## rewrite the README's course map and the notebooks' Runtime lines from benchmarks/course_times.json
+runtimes: $(STAMP)
+	$(PY) tools/runtimes.py --write
 
 ## side-by-side benchmarks (ours vs a tutorial-style baseline), printed as Markdown tables
 bench: setup

@@ -1,16 +1,21 @@
 """Wall time and peak memory of every notebook, per profile, as a Markdown table.
 
-    python benchmarks/course_times.py --profiles quick cpu [--cold]
+    python benchmarks/course_times.py --profiles quick cpu [--cold] [--record]
 
 Each notebook is executed with ``jupyter nbconvert --execute`` in a fresh kernel; peak memory is
 the largest summed RSS of the nbconvert process tree (kernel included), sampled every 0.2 s.
 ``--cold`` empties the feature cache, the grid results files and the cached lab networks before each
 run, so nothing computed earlier flatters the times (the committed lab checkpoints stay).
+``--record`` merges the measurements into ``benchmarks/course_times.json`` (one entry per profile
+and notebook, with machine, date and torch version): the one file the README's course map and
+each notebook's **Runtime** line are generated from (``python tools/runtimes.py --write``).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -22,11 +27,59 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+TIMES = ROOT / "benchmarks" / "course_times.json"
 
 
-def run(notebook: Path, profile: str, keep: Path | None = None) -> tuple[float, float, int]:
-    """(seconds, peak GiB, exit code) of one execution; ``keep``: where the executed copy goes."""
+def machine() -> str:
+    """``<CPU model>, <n> cores`` (and the GPU, if any): where a time was measured."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{model or 'unknown CPU'}, {os.cpu_count()} cores"
+    import torch
+
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def record(
+    profile: str, notebook: str, seconds: float, gib: float | None, *, where: str = "", **extra
+) -> None:
+    """Merge one measurement into ``benchmarks/course_times.json`` (written atomically).
+
+    ``where``: the machine, when it is not this one (a time measured on a lent GPU machine).
+    """
+    import torch
+
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {"runs": {}}
+    times["runs"].setdefault(profile, {})[notebook] = {
+        "seconds": round(seconds, 1),
+        "peak_gib": None if gib is None else round(gib, 2),
+        "machine": where or machine(),
+        "date": dt.date.today().isoformat(),
+        "torch": torch.__version__,
+        **extra,
+    }
+    times["runs"] = {p: dict(sorted(v.items())) for p, v in sorted(times["runs"].items())}
+    tmp = TIMES.with_suffix(".tmp")
+    tmp.write_text(json.dumps(times, indent=1) + "\n")
+    tmp.replace(TIMES)
+
+
+def run(
+    notebook: Path, profile: str, keep: Path | None = None, results: str | None = None
+) -> tuple[float, float, int]:
+    """(seconds, peak GiB, exit code) of one execution; ``keep``: where the executed copy goes;
+    ``results``: ``TL_RESULTS`` for the run (``reference``: grids read the reference runs)."""
     env = {**os.environ, "TL_PROFILE": profile, "HF_HUB_OFFLINE": "1"}
+    if results:
+        env["TL_RESULTS"] = results
     with tempfile.TemporaryDirectory() as tmp:
         out = str(keep / profile) if keep else tmp
         cmd = [
@@ -66,6 +119,13 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="write the executed notebooks to KEEP/<profile>/ (to read them)"
     )
+    parser.add_argument(
+        "--results", choices=("compute", "reference"), default="compute",
+        help="reference: grids read data/reference/ (recorded as <profile>-reference)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--record", action="store_true", help="merge the times into benchmarks/course_times.json"
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args()
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -78,9 +138,12 @@ def main() -> None:
             if args.cold:
                 for kind in ("features", "results", "lab"):
                     shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
-            seconds, gib, code = run(nb, profile, args.keep)
+            seconds, gib, code = run(nb, profile, args.keep, args.results)
             totals[profile] += seconds
             status = "" if code == 0 else " (FAILED)"
+            if args.record and code == 0:
+                key = profile if args.results == "compute" else f"{profile}-reference"
+                record(key, nb.name, seconds, gib, cold=args.cold, how="nbconvert --execute")
             cells.append(f"{seconds / 60:.1f} min{status} | {gib:.1f} GiB")
         print(f"| {nb.name} | " + " | ".join(cells) + " |", flush=True)
     print(

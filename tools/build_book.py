@@ -139,13 +139,16 @@ def errors_in(nb: nbformat.NotebookNode) -> list[str]:
     ]
 
 
-def index_page(rows: list[dict], built: dict, profile: str, references: dict) -> str:
+def index_page(rows: list[dict], built: dict, profile: str, references: dict, out: Path) -> str:
+    """The index: every notebook of the course map, linked where its page exists in ``out``."""
     items = []
     for r in rows:
         page = Path(r["file"]).stem + ".html"
         title = html.escape(r["title"])
-        if r["file"] in built:
-            took, title = f"{built[r['file']] / 60:.1f} min", f'<a href="{page}">{title}</a>'
+        if (out / page).exists():
+            seconds = built.get(r["file"])
+            took = f"{seconds / 60:.1f} min" if seconds is not None else "an earlier build"
+            title = f'<a href="{page}">{title}</a>'
         else:
             took = "not in this build"
         items.append(
@@ -167,7 +170,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;
 th{{background:#f3f3f3}}</style></head>
 <body><h1>Transfer Learning Lab — the course book</h1>
 <p>Every notebook of the course, executed in the <code>{profile}</code> profile on
-{dt.date.today().isoformat()} ({total:.1f} min of execution). Grids read the committed
+{dt.date.today().isoformat()} ({total:.1f} min of execution in this build). Grids read the committed
 reference runs of this profile where they are current; each notebook's summary says where its
 numbers come from.</p>
 <table><tr><th>#</th><th>notebook</th><th>idea</th><th>built</th></tr>
@@ -188,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "book")
-    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     parser.add_argument(
         "--cold", action="store_true", help="empty data/cache/{features,results,lab} first"
     )
@@ -230,7 +233,9 @@ def main() -> None:
         print(f"   {seconds / 60:.1f} min → {page.relative_to(args.out)}", flush=True)
     prov = ROOT / "data" / "reference" / "provenance.json"
     references = json.loads(prov.read_text())["files"] if prov.exists() else {}
-    (args.out / "index.html").write_text(index_page(rows, built, args.profile, references))
+    (args.out / "index.html").write_text(
+        index_page(rows, built, args.profile, references, args.out)
+    )
     (args.out / "build.json").write_text(
         json.dumps({"profile": args.profile, "seconds": built, "failed": failed}, indent=1) + "\n"
     )

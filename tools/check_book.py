@@ -93,7 +93,7 @@ def check(book: Path) -> list[str]:
 
 
 def main() -> None:
-    book = Path(sys.argv[1] if len(sys.argv) > 1 else "build/book")
+    book = Path(sys.argv[1] if len(sys.argv) > 1 else "build/book").resolve()
     problems = check(book)
     for p in problems:
         print(p)

@@ -25,27 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from course_times import run  # noqa: E402  (one way of executing a notebook, timed)
+from course_times import machine, record, run  # noqa: E402  (one way to execute and time)
 
 DEFAULT = ["04_four_scenarios", "05_layer_transferability", "06_learning_rates"]
-
-
-def machine() -> str:
-    """``<CPU model>, <n> cores`` and the GPU, if any."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{model}, {os.cpu_count()} cores"
-    import torch
-
-    if torch.cuda.is_available():
-        text += f", {torch.cuda.get_device_name(0)}"
-    return text
 
 
 def git(*args: str) -> str:
@@ -106,6 +88,7 @@ def main() -> None:
             }
             print(f"   {file.name}: {len(rows)} rows", flush=True)
         print(f"   {seconds / 60:.1f} min, peak {gib:.1f} GiB", flush=True)
+        record(args.profile, nb.name, seconds, gib, cold=True, how="make reference")
         tmp = book.with_suffix(".tmp")
         tmp.write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
         tmp.replace(book)

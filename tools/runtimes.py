@@ -1,0 +1,122 @@
+"""One table of runtimes: the README's course map and each notebook's **Runtime** line are
+generated from ``benchmarks/course_times.json`` (written by ``benchmarks/course_times.py --record``
+and ``tools/make_reference.py``).
+
+    python tools/runtimes.py --write     # rewrite README.md and the notebooks' Runtime lines
+    python tools/runtimes.py --check     # exit 1 when they disagree with the file (a test runs it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMES = ROOT / "benchmarks" / "course_times.json"
+PROFILES = ("quick", "cpu", "gpu")
+REFERENCE = "cpu-reference"  # cpu profile, grids read from the committed reference runs
+
+
+def where(entry: dict) -> str:
+    """A short name of the machine: the GPU's model, or the number of CPU cores."""
+    parts = [p.strip() for p in entry["machine"].split(",")]
+    gpu = [p for p in parts if any(k in p for k in ("NVIDIA", "Tesla", "Apple", "AMD Instinct"))]
+    if gpu:
+        return re.sub(r"^NVIDIA\s+", "", gpu[0]).split()[0]
+    cores = [p for p in parts if p.endswith("cores")]
+    return f"{cores[0].split()[0]}-core CPU" if cores else parts[0]
+
+
+def minutes(entry: dict | None) -> str:
+    return "–" if entry is None else f"{entry['seconds'] / 60:.1f} min"
+
+
+def header(name: str, runs: dict) -> str:
+    """The notebook's **Runtime** line."""
+    parts = []
+    for profile in PROFILES:
+        e = runs.get(profile, {}).get(name)
+        parts.append(
+            f"`{profile}` not yet measured"
+            if e is None
+            else f"`{profile}` {minutes(e)} ({where(e)})"
+        )
+    ref = runs.get(REFERENCE, {}).get(name)
+    if ref is not None:
+        parts[1] += f", {minutes(ref)} with `TL_RESULTS=reference`"
+    return (
+        "**Runtime** (one cold run each, caches emptied; `benchmarks/course_times.json`): "
+        + " · ".join(parts)
+    )
+
+
+def readme_cells(name: str, runs: dict) -> tuple[str, str]:
+    """The course map's runtime and peak-memory cells."""
+    found = [runs.get(p, {}).get(name) for p in PROFILES]
+    text = " / ".join("–" if e is None else f"{e['seconds'] / 60:.1f}" for e in found) + " min"
+    ref = runs.get(REFERENCE, {}).get(name)
+    if ref is not None:
+        text += f" (`cpu` from reference: {ref['seconds'] / 60:.1f})"
+    memory = [runs.get(p, {}).get(name) for p in ("quick", "cpu")]
+    mem = " / ".join(
+        "–" if e is None or e.get("peak_gib") is None else f"{e['peak_gib']:.1f}" for e in memory
+    )
+    return text, mem + " GiB"
+
+
+def sync(write: bool) -> list[str]:
+    """Compare (or rewrite) README.md and the notebooks with the times file; the differences."""
+    runs = json.loads(TIMES.read_text())["runs"]
+    problems = []
+    readme_path = ROOT / "README.md"
+    lines = readme_path.read_text().split("\n")
+    for i, line in enumerate(lines):
+        m = re.match(r"\| \d\d \| \[[^\]]+\]\(notebooks/([^)]+\.ipynb)\)", line)
+        if not m:
+            continue
+        cols = line.split(" | ")
+        runtime, memory = readme_cells(m.group(1), runs)
+        new = " | ".join(cols[:-2] + [runtime, memory + " |"])
+        if new != line:
+            problems.append(f"README.md course map, {m.group(1)}: {cols[-2]} → {runtime}")
+            lines[i] = new
+    if write:
+        readme_path.write_text("\n".join(lines))
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cell = nb.cells[0]
+        old = [x for x in cell.source.split("\n") if x.startswith("**Runtime**")]
+        if len(old) != 1:
+            problems.append(f"{path.name}: no single **Runtime** line in its first cell")
+            continue
+        new = header(path.name, runs)
+        if old[0] != new:
+            problems.append(f"{path.name}: {old[0]} → {new}")
+            if write:
+                cell.source = cell.source.replace(old[0], new)
+                nbformat.write(nb, path)
+    return problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", action="store_true")
+    group.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    problems = sync(write=args.write)
+    for p in problems:
+        print(p)
+    if args.check and problems:
+        sys.exit(
+            "runtimes disagree with benchmarks/course_times.json: python tools/runtimes.py --write"
+        )
+
+
+if __name__ == "__main__":
+    main()
