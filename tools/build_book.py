@@ -181,12 +181,6 @@ numbers come from.</p>
 """
 
 
-def _references(profile: str) -> list[str]:
-    prov = ROOT / "data" / "reference" / "provenance.json"
-    files = json.loads(prov.read_text())["files"] if prov.exists() else {}
-    return [name for name, p in files.items() if p["profile"] == profile]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--profile", default="cpu")
@@ -207,6 +201,8 @@ def main() -> None:
     (args.out / "notebooks").mkdir(parents=True, exist_ok=True)
     (args.out / "colab-badge.svg").write_text(BADGE_SVG)
     widgets = widget_assets(args.out)
+    prov = ROOT / "data" / "reference" / "provenance.json"
+    references = json.loads(prov.read_text())["files"] if prov.exists() else {}
     built, failed = {}, []
     for path in chosen:
         path = path if path.is_absolute() else Path.cwd() / path
@@ -227,12 +223,12 @@ def main() -> None:
         tmp.replace(page)
         built[path.name] = seconds
         if args.record and seconds and not errors_in(nb):
-            used = any(path.stem in name for name in _references(args.profile))
+            used = any(
+                path.stem in name and p["profile"] == args.profile for name, p in references.items()
+            )
             key = f"{args.profile}-reference" if used else args.profile
             record(key, path.name, seconds, None, cold=args.cold, how="make book (nbclient)")
         print(f"   {seconds / 60:.1f} min → {page.relative_to(args.out)}", flush=True)
-    prov = ROOT / "data" / "reference" / "provenance.json"
-    references = json.loads(prov.read_text())["files"] if prov.exists() else {}
     (args.out / "index.html").write_text(
         index_page(rows, built, args.profile, references, args.out)
     )
