@@ -7,6 +7,7 @@ Every function returns the figure; those that draw into one panel take ``ax=None
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -357,3 +358,93 @@ def mistakes(images: torch.Tensor, found: Sequence[dict], classes: Sequence[str]
     ]
     picked = images[[m["index"] for m in found]]
     return image_grid(picked, titles=titles, ncols=min(len(found), 6), size=1.9)
+
+
+def _mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    from .experiments import mean_ci
+
+    mean, half = mean_ci(values)
+    return mean, 0.0 if math.isnan(half) else half
+
+
+def depth_policy(
+    rows: Sequence[dict], depth: int, policy: str, stage_names: Sequence[str],
+    reference_policy: str = "eval",
+) -> plt.Figure:  # fmt: skip
+    """Fine-tuning runs by stages trained × BatchNorm policy (notebook 03's explorer).
+
+    ``rows``: one dict per run with ``trainable``, ``bn_policy``, ``test_acc`` and ``change``
+    (stage → relative weight change). Left: test accuracy against the number of stages trained
+    for ``policy`` (mean ± 95 % interval over seeds) beside ``reference_policy``, the chosen
+    depth marked. Right: how far each stage moved in the chosen runs (mean over seeds), the
+    frozen stages shaded.
+    """
+    chosen = [r for r in rows if r["trainable"] == depth and r["bn_policy"] == policy]
+    if not chosen:
+        raise ValueError(f"no runs with {depth} stages trained and BatchNorm policy {policy!r}")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4))
+    depths = sorted({r["trainable"] for r in rows})
+    shown = [policy] if reference_policy == policy else [reference_policy, policy]
+    for name in shown:
+        points = [
+            (k, _mean_ci([r["test_acc"] for r in rows
+                          if r["trainable"] == k and r["bn_policy"] == name]))
+            for k in depths
+            if any(r["trainable"] == k and r["bn_policy"] == name for r in rows)
+        ]  # fmt: skip
+        mine = name == policy
+        left.errorbar(
+            [k for k, _ in points], [m * 100 for _, (m, _) in points],
+            yerr=[h * 100 for _, (_, h) in points], fmt="o-" if mine else "s--",
+            color="tab:blue" if mine else "0.55", capsize=3, label=f"BatchNorm: {name}",
+        )  # fmt: skip
+    mean, half = _mean_ci([r["test_acc"] for r in chosen])
+    left.plot([depth], [mean * 100], "o", ms=14, mfc="none", color="tab:red", label="chosen")
+    left.set(xlabel="stages trained (the rest frozen)", ylabel="test accuracy (%)",
+             title=f"{policy}: {mean * 100:.1f} ± {half * 100:.1f} % at {depth} stage(s), "
+             f"n={len(chosen)}")  # fmt: skip
+    left.title.set_fontsize(9)
+    left.set_xticks(depths)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7)
+    moved = [float(np.mean([r["change"][s] for r in chosen])) for s in stage_names]
+    frozen = len(stage_names) - depth
+    right.bar(range(len(stage_names)), moved, color="tab:blue")
+    if frozen > 0:
+        right.axvspan(-0.5, frozen - 0.5, color="0.85", zorder=0, label="frozen stages")
+        right.legend(fontsize=7)
+    right.set_xticks(range(len(stage_names)), stage_names, rotation=45, ha="right", fontsize=8)
+    right.set(ylabel="relative weight change", title="how far each stage moved")
+    right.title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
+
+def strategy_panel(
+    rows: Sequence[dict], scenario: str, strategy: str, strategies: Sequence[str],
+    rule: Sequence[str] = (), title: str = "",
+) -> plt.Figure:  # fmt: skip
+    """Every strategy's test accuracy in one scenario (notebook 04's explorer): one dot per seed,
+    mean ± 95 % interval, the chosen strategy in colour, the rule's strategies marked with ★.
+
+    ``rows``: one dict per run with ``scenario``, ``strategy``, ``seed`` and ``test_acc``.
+    """
+    mine = [r for r in rows if r["scenario"] == scenario]
+    if not mine:
+        raise ValueError(f"no runs for scenario {scenario!r}")
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for i, st in enumerate(strategies):
+        accs = [r["test_acc"] * 100 for r in mine if r["strategy"] == st]
+        if not accs:
+            continue
+        color = "tab:red" if st == strategy else "0.5"
+        ax.plot([i] * len(accs), accs, "o", color=color, alpha=0.5, ms=4)
+        mean, half = _mean_ci([a / 100 for a in accs])
+        ax.errorbar([i + 0.15], [mean * 100], yerr=[half * 100], fmt="s", color=color, capsize=4)
+    labels = [("★ " if st in rule else "") + st for st in strategies]
+    ax.set_xticks(range(len(strategies)), labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title or scenario, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig

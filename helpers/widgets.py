@@ -77,3 +77,65 @@ def lr_explorer(runs: Mapping[tuple, dict], reference: dict | None = None):
         for i, key in enumerate(("backbone_lr", "head_lr", "schedule"))
     }
     return widgets.interact(show, **controls)
+
+
+def depth_policy_explorer(rows: Sequence[dict], stage_names: Sequence[str]):
+    """A slider for the number of stages trained (ordered) and a dropdown for the BatchNorm
+    policy, over notebook 03's precomputed runs; redraws :func:`plotting.depth_policy`."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    depths = sorted({r["trainable"] for r in rows})
+    policies = sorted({r["bn_policy"] for r in rows}, key=lambda p: (p != "eval", p))
+
+    def show(depth, policy):
+        if not any(r["trainable"] == depth and r["bn_policy"] == policy for r in rows):
+            print(f"no precomputed run with {depth} stages trained and policy {policy!r}")
+            return None
+        fig = plotting.depth_policy(rows, depth, policy, stage_names)
+        plt.show()
+        return fig
+
+    return widgets.interact(
+        show,
+        depth=widgets.SelectionSlider(options=depths, value=depths[-1], description="stages"),
+        policy=widgets.Dropdown(options=policies, value=policies[0], description="BatchNorm"),
+    )
+
+
+def scenario_explorer(
+    worlds: Mapping[str, Sequence[dict]],
+    sizes: Mapping[str, str],
+    strategies: Sequence[str],
+    rules: Mapping[str, Sequence[str]],
+):
+    """Notebook 04's grids: a dropdown for the world, a slider for the dataset size (ordered:
+    ``sizes`` maps "small"/"large" to what they mean), a dropdown for similarity and one for
+    the strategy; redraws :func:`plotting.strategy_panel` from the precomputed rows.
+
+    ``worlds[name]`` is that world's rows; ``rules[scenario]`` the strategies the rule names.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    def show(world, size, similarity, strategy):
+        scenario = f"{size}-{similarity}"
+        rows = worlds[world]
+        if not any(r["scenario"] == scenario for r in rows):
+            print(f"{world}: {scenario} was not measured here")
+            return None
+        title = f"{world}, {scenario} ({sizes[size]}): ★ = what the rule recommends"
+        fig = plotting.strategy_panel(rows, scenario, strategy, strategies,
+                                      rule=rules.get(scenario, ()), title=title)  # fmt: skip
+        plt.show()
+        return fig
+
+    return widgets.interact(
+        show,
+        world=widgets.Dropdown(options=list(worlds), description="world"),
+        size=widgets.SelectionSlider(
+            options=list(sizes), value=next(iter(sizes)), description="data size"
+        ),  # fmt: skip
+        similarity=widgets.Dropdown(options=["similar", "different"], description="similarity"),
+        strategy=widgets.Dropdown(options=list(strategies), description="strategy"),
+    )

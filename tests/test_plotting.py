@@ -93,3 +93,72 @@ def test_confusion_and_mistakes_figures():
     assert titles == ["cat → dog (0.70)", "fish → cat (0.60)"]
     assert plotting.mistakes(images, [], ["a"]).axes[0].texts[0].get_text() == "no mistakes"
     plt.close("all")
+
+
+def _depth_rows():
+    """Runs as notebook 03 hands them to its explorer: depth × policy × seed."""
+    stages = ["a", "b", "c"]
+    return stages, [
+        {"trainable": k, "bn_policy": p, "seed": s, "test_acc": 0.5 + k / 10 + s / 100,
+         "change": {st: (i >= 3 - k) * (k + 1.0) for i, st in enumerate(stages)}}
+        for k in (0, 1, 3)
+        for p in ("eval", "train")
+        for s in range(2)
+    ]  # fmt: skip
+
+
+def test_depth_policy_draws_the_chosen_runs():
+    stages, rows = _depth_rows()
+    fig = plotting.depth_policy(rows, 1, "train", stages)
+    left, right = fig.axes[:2]
+    assert [bar.get_height() for bar in right.containers[0]] == [0.0, 0.0, 2.0]
+    assert "60.5" in left.get_title() and "n=2" in left.get_title()
+    assert {t.get_text() for t in left.get_legend().get_texts()} >= {
+        "BatchNorm: eval",
+        "BatchNorm: train",
+    }
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no runs with 2 stages"):
+        plotting.depth_policy(rows, 2, "train", stages)
+
+
+def test_depth_policy_explorer_draws_headless(monkeypatch):
+    stages, rows = _depth_rows()
+    drawn = []
+    monkeypatch.setattr(plotting, "depth_policy", lambda *a, **k: drawn.append(a[1:3]))
+    widgets.depth_policy_explorer(rows, stages)
+    assert drawn == [(3, "eval")]  # all stages trained, the default policy first
+
+
+def _scenario_rows():
+    return [
+        {"scenario": sc, "strategy": st, "seed": s, "test_acc": a + s / 100}
+        for sc in ("small-similar", "large-different")
+        for st, a in (("linear", 0.6), ("fine-tune", 0.8))
+        for s in range(3)
+    ]
+
+
+def test_strategy_panel_marks_the_rule_and_the_choice():
+    fig = plotting.strategy_panel(
+        _scenario_rows(), "small-similar", "fine-tune", ["linear", "fine-tune"], rule=["linear"]
+    )
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["★ linear", "fine-tune"]
+    reds = [line for line in ax.lines if line.get_color() == "tab:red"]
+    assert reds and sorted(reds[0].get_ydata()) == [80.0, 81.0, 82.0]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no runs for scenario 'small-different'"):
+        plotting.strategy_panel(_scenario_rows(), "small-different", "linear", ["linear"])
+
+
+def test_scenario_explorer_draws_headless(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(
+        plotting, "strategy_panel", lambda rows, sc, st, *a, **k: drawn.append((sc, st))
+    )
+    widgets.scenario_explorer(
+        {"lab": _scenario_rows()}, {"small": "few", "large": "many"}, ["linear", "fine-tune"],
+        {"small-similar": ["linear"]},
+    )  # fmt: skip
+    assert drawn == [("small-similar", "linear")]
