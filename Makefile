@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup data test course lab lint format strip clean bench course-times pretrain recompute \
-	reference book test-book runtimes
+	reference book test-book runtimes student test-student slides test-slides
 
 setup: $(STAMP) data
 
@@ -77,6 +77,23 @@ book: setup
 	$(PY) tools/build_book.py --profile $(BOOK_PROFILE) --out $(BUILD)/book
 test-book: $(STAMP)
 	$(PY) tools/check_book.py $(BUILD)/book
+
+## the student edition: solutions replaced by stubs, instructor notes removed, in build/student/;
+## make test-student also runs each student notebook (quick) up to its first exercise stub
+student: $(STAMP)
+	$(PY) tools/make_editions.py --out $(BUILD)/student
+test-student: $(STAMP)
+	TL_PROFILE=quick $(PY) tools/make_editions.py --out $(BUILD)/student --run
+
+## lecture slides (reveal.js, offline) of the executed notebooks in build/slides/: from the book's
+## executed notebooks where current (make book), else executed here in SLIDES_PROFILE;
+## make test-slides opens every deck in Chromium and steps through it
+SLIDES_PROFILE ?= quick
+slides: $(STAMP)
+	$(PY) tools/build_slides.py --from $(BUILD)/book/notebooks --out $(BUILD)/slides \
+		--profile $(SLIDES_PROFILE)
+test-slides: $(STAMP)
+	$(PY) tools/check_slides.py $(BUILD)/slides
 
 ## rewrite the README's course map and the notebooks' Runtime lines from benchmarks/course_times.json
 runtimes: $(STAMP)

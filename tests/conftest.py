@@ -61,3 +61,25 @@ def require_data():
             data_missing(reason)
 
     return check
+
+
+def browser_missing(reason: str):
+    """Skip a browser check, or fail it where ``TL_REQUIRE_BROWSER=1`` (CI) says it must run."""
+    if os.environ.get("TL_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"required browser check cannot run (TL_REQUIRE_BROWSER=1): {reason}")
+    pytest.skip(reason)
+
+
+def require_browser(what: str) -> None:
+    """Debian's Chromium and Playwright from PyPI, or :func:`browser_missing`."""
+    import shutil
+
+    missing = []
+    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+        missing.append("Chromium (apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("Playwright (pip install -r requirements-dev.txt)")
+    if missing:
+        browser_missing(f"{what} needs " + " and ".join(missing))

@@ -20,18 +20,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 
 def _browser_or_skip():
-    missing = []
-    if not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
-        missing.append("Chromium (apt-get install chromium)")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        missing.append("Playwright (pip install -r requirements-dev.txt)")
-    if missing:
-        reason = "the book check needs " + " and ".join(missing)
-        if os.environ.get("TL_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    from conftest import require_browser
+
+    require_browser("the book check")
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,11 @@ def main() -> None:
         seconds, gib, code = run(nb, args.profile, ROOT / "build" / "reference")
         if code:
             sys.exit(f"{nb.name} failed (exit {code}); see build/reference/{args.profile}/")
-        files = sorted((cache / "results").glob(f"{nb.stem}-*-{args.profile}.jsonl"))
+        files = [  # the exercises' grids are the student's to run, not part of the reference
+            f
+            for f in sorted((cache / "results").glob(f"{nb.stem}-*-{args.profile}.jsonl"))
+            if "-exercise" not in f.name
+        ]
         if not files:
             sys.exit(f"{nb.name} wrote no results file")
         for file in files:

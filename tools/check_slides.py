@@ -1,0 +1,93 @@
+"""Open built slides in headless Chromium, step through every slide, report what is broken.
+
+    python tools/check_slides.py [build/slides] [NAME.slides.html ...]      (make test-slides)
+
+Playwright from PyPI drives Debian's ``chromium`` (as tools/check_book.py does). Offline by
+design: requests to other hosts are refused and listed. Per file: reveal.js must start
+(its ``.reveal.ready`` class), every slide is visited, and any console error, uncaught page error,
+broken image or error output of an executed cell is a problem. Exit code 1 and one line per
+problem when anything is found.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_book import browser_path  # noqa: E402
+
+REVEAL = "assets/reveal.js/dist/reveal.js"
+
+
+def check(files: list[Path]) -> tuple[list[str], dict[str, int]]:
+    from playwright.sync_api import sync_playwright
+
+    problems, counts, external = [], {}, []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path(), args=["--no-sandbox"])
+        context = browser.new_context()
+
+        def route(r):
+            if urlparse(r.request.url).scheme in ("file", "data", "blob", "about"):
+                return r.continue_()
+            external.append(r.request.url)
+            return r.abort()
+
+        context.route("**/*", route)
+        for path in files:
+            page, found = context.new_page(), []
+            page.on(
+                "console",
+                lambda m, f=found: (
+                    m.type == "error"
+                    and not urlparse(m.location.get("url", "")).scheme.startswith("http")
+                    and f.append(f"console error: {m.text[:200]}")
+                ),
+            )
+            page.on("pageerror", lambda e, f=found: f.append(f"page error: {str(e)[:200]}"))
+            page.goto(path.as_uri(), wait_until="load")
+            try:  # reveal.js is loaded as a require.js module, not as a global
+                page.wait_for_selector(".reveal.ready", timeout=10000)
+                page.evaluate(f"window._deck = window.Reveal || require({REVEAL!r})")
+            except Exception as err:
+                found.append(f"reveal.js did not start: {str(err)[:200]}")
+            else:
+                total = page.evaluate("_deck.getTotalSlides()")
+                counts[path.name] = total
+                for _ in range(total):  # visit every slide (fragments step within one)
+                    page.evaluate("_deck.next()")
+                    page.wait_for_timeout(30)
+                if not page.evaluate("_deck.isLastSlide()"):
+                    found.append(f"could not step through the {total} slides")
+            broken = page.eval_on_selector_all(
+                "img", "els => els.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+            )
+            found += [f"broken image: {src[:120]}" for src in broken]
+            errors = page.eval_on_selector_all(
+                ".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] pre",
+                "els => els.map(e => e.innerText.slice(0, 200))",
+            )
+            found += [f"error output: {t}" for t in errors if "Traceback" in t or "Error" in t]
+            problems += [f"{path.name}: {p}" for p in found]
+            page.close()
+        browser.close()
+    print(f"{len(files)} slide decks checked {counts}; {len(external)} requests elsewhere refused")
+    return problems, counts
+
+
+def main() -> None:
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "build/slides").resolve()
+    names = sys.argv[2:]
+    files = [folder / n for n in names] if names else sorted(folder.glob("*.slides.html"))
+    if not files or not all(f.exists() for f in files):
+        sys.exit(f"no slides in {folder} (run `make slides` first)")
+    problems, _ = check(files)
+    for p in problems:
+        print(p)
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
