@@ -11,6 +11,8 @@ One module per job, from the bottom up (no module imports one above it):
 - ``features`` — CNN codes and per-stage features, cached on disk
 - ``probes`` — linear classifiers on features (C chosen on validation)
 - ``training`` — ``fit``/``evaluate``, the LR range test, 03's fine-tuning recipe
+- ``classifier`` — a fine-tuned classifier to keep: one file with weights, class names and
+  preprocessing; prediction on new images
 - ``metrics`` — error analysis: predictions, confusion matrix, per-class and balanced accuracy,
   the most confident mistakes
 - ``experiments`` — grids of runs in results files, row selection, mean ± interval, verdicts
