@@ -31,6 +31,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,7 +212,11 @@ def main() -> None:
             for kind in ("features", "results", "lab"):
                 shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
         try:
-            nb, seconds = execute(path, args.profile, args.timeout)
+            try:
+                nb, seconds = execute(path, args.profile, args.timeout)
+            except CellTimeoutError:  # nbclient can hang at an `interact` cell (nbclient#312)
+                print("   a cell timed out; executing the notebook once more", flush=True)
+                nb, seconds = execute(path, args.profile, args.timeout)
         except Exception as err:  # the page is still written, with the error in it
             nb, seconds = nbformat.read(path, as_version=4), 0.0
             failed.append(f"{path.name}: {type(err).__name__}: {str(err)[-500:]}")
