@@ -55,7 +55,11 @@ RULES = {
 
 @dataclasses.dataclass
 class Report:
-    """What :func:`advise` measured and recommends; ``str(report)`` reads as a short report."""
+    """What :func:`advise` measured and recommends; ``str(report)`` reads as a short report.
+
+    ``recommendation`` is the strategy notebook 04 measured best for the scenario; ``choice``
+    is what to use after the runs on this data (the alternative where it was clearly better).
+    """
 
     dataset: str
     counts: dict[str, int]
@@ -76,6 +80,31 @@ class Report:
     not_measured: list[str]
     seconds: float = 0.0
     figure: object = dataclasses.field(default=None, repr=False)
+
+    @property
+    def choice(self) -> str | None:
+        """The strategy to use: the recommendation, unless the runs on this data found the
+        alternative clearly better."""
+        if self.verdict is not None and self.verdict == "worse":
+            return self.alternative
+        return self.recommendation
+
+    @property
+    def advice(self) -> str:
+        """One sentence: what to use, and whether the measurement on this data backs the chart."""
+        if self.verdict is None:
+            return "no runs on this data: collect more images before choosing"
+        if self.verdict == "better":
+            return f"use {self.recommendation}: it also won on your data"
+        if self.verdict == "worse":
+            return (
+                f"use {self.alternative}: on your data it beat the chart's recommendation, "
+                "whose measurement came from other datasets"
+            )
+        return (
+            f"either: on your data {self.recommendation} and {self.alternative} are not clearly "
+            f"different ({len(self.seeds)} seeds); the chart's {self.recommendation} is the default"
+        )
 
     def __str__(self) -> str:
         fmt = experiments.fmt_ci
@@ -99,6 +128,7 @@ class Report:
                          f"({len(accs)} seeds)")  # fmt: skip
         if self.verdict is not None:
             lines.append(f"- {self.recommendation} vs {self.alternative}: {self.verdict}")
+            lines.append(f"→ {self.advice}")
         lines += [f"- not measured: {n}" for n in self.not_measured]
         if self.seconds:
             lines.append(f"({self.seconds:.0f} s)")

@@ -17,7 +17,7 @@ def _images(per_class: int, classes: int = 2) -> data.ImageSet:
 
 def test_too_little_data_is_reported_not_raised():
     report = advisor.advise(_images(2), plot=False, progress=False)
-    assert report.recommendation is None and report.runs == {}
+    assert report.recommendation is None and report.runs == {} and report.choice is None
     assert report.counts == {"class0": 2, "class1": 2}
     text = str(report)
     assert "not measured: the probe curve" in text and "fewer than 4 images" in text
@@ -67,6 +67,8 @@ def test_advise_measures_recommends_and_runs_two_strategies(tmp_path, monkeypatc
     assert all(len(v) == len(report.seeds) == 2 for v in report.runs.values())
     assert report.verdict.n == 2 and report.train_per_class == 4
     assert len(report.reasons) == 3 and "recommendation:" in str(report)
+    assert report.choice in (report.recommendation, report.alternative)
+    assert report.advice in str(report)
     assert report.figure is not None and len(report.figure.axes) == 3
     best = max(report.curve.values(), key=lambda r: r["val"])
     assert best["val"] > 0.9, "two colours are separable by a linear probe on some stage"
