@@ -1,6 +1,6 @@
 """Produce the committed reference runs: execute grid notebooks cold, keep their results files.
 
-    python tools/make_reference.py [--profile cpu] [notebooks ...]     (or: make reference)
+    python tools/make_reference.py [--profile cpu] [--missing] [notebooks ...]  (make reference)
 
 For each notebook (default: 04, 05, 06): the feature cache, the grid results files and the
 cached lab networks are emptied, the notebook is executed in a fresh kernel with
@@ -9,6 +9,12 @@ cached lab networks are emptied, the notebook is executed in a fresh kernel with
 entry in ``data/reference/provenance.json``: profile, date, machine (CPU model and cores, GPU),
 torch version, the commit of the code, the notebook's wall time and each file's compute time.
 The code must be committed first (helpers/ and notebooks/ clean), so that the commit names it.
+
+``--missing`` completes the reference instead of redoing it: the notebook runs with
+``TL_RESULTS=reference`` (its committed grids are read, not recomputed) and only the results
+files the reference lacks — a grid added since, such as an exercise's — are computed and copied,
+each with its own provenance entry (``"completed": true``; ``notebook_seconds`` is then the time
+of that run). No runtime is recorded for such a run.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ def main() -> None:
     parser.add_argument(
         "--allow-dirty", action="store_true", help="run with uncommitted changes (commit +dirty)"
     )
+    parser.add_argument(
+        "--missing", action="store_true", help="only compute and add the files the reference lacks"
+    )
     parser.add_argument("notebooks", nargs="*", default=DEFAULT)
     args = parser.parse_args()
     dirty = git("status", "--porcelain", "--", "helpers", "notebooks")
@@ -60,18 +69,20 @@ def main() -> None:
             sys.exit(f"no notebook {nb.relative_to(ROOT)}")
         for kind in ("features", "results", "lab"):
             shutil.rmtree(cache / kind, ignore_errors=True)
-        os.environ["TL_RESULTS"] = "compute"
+        os.environ["TL_RESULTS"] = "reference" if args.missing else "compute"
         print(f"== {nb.name} ({args.profile}, cold)", flush=True)
         seconds, gib, code = run(nb, args.profile, ROOT / "build" / "reference")
         if code:
             sys.exit(f"{nb.name} failed (exit {code}); see build/reference/{args.profile}/")
-        files = [  # the exercises' grids are the student's to run, not part of the reference
+        files = [
             f
             for f in sorted((cache / "results").glob(f"{nb.stem}-*-{args.profile}.jsonl"))
-            if "-exercise" not in f.name
+            if not (args.missing and (reference / f.name).exists())
         ]
-        if not files:
+        if not files and not args.missing:
             sys.exit(f"{nb.name} wrote no results file")
+        if not files:
+            print("   nothing missing from the reference", flush=True)
         for file in files:
             rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
             tmp = reference / f".{file.name}.tmp"
@@ -89,10 +100,12 @@ def main() -> None:
                 "notebook_seconds": round(seconds, 1),
                 "compute_seconds": round(sum(r["seconds"] for r in rows), 1),
                 "peak_memory_gib": round(gib, 2),
+                **({"completed": True} if args.missing else {}),
             }
             print(f"   {file.name}: {len(rows)} rows", flush=True)
         print(f"   {seconds / 60:.1f} min, peak {gib:.1f} GiB", flush=True)
-        record(args.profile, nb.name, seconds, gib, cold=True, how="make reference")
+        if not args.missing:
+            record(args.profile, nb.name, seconds, gib, cold=True, how="make reference")
         tmp = book.with_suffix(".tmp")
         tmp.write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
         tmp.replace(book)
