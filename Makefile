@@ -42,8 +42,7 @@ course: setup
 	@mkdir -p $(BUILD)/notebooks $(BUILD)/html
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; \
-		$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
-			--output-dir $(BUILD)/notebooks "$$nb" || exit 1; \
+		$(PY) tools/run_notebook.py --timeout 86400 --output-dir $(BUILD)/notebooks "$$nb" || exit 1; \
 		$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD)/html "$(BUILD)/notebooks/$$(basename $$nb)" || exit 1; \
 	done
 	@echo "executed notebooks in $(BUILD)/notebooks, HTML in $(BUILD)/html"
@@ -61,8 +60,7 @@ recompute: setup
 	@test -f notebooks/$(NB).ipynb || { echo "no notebook notebooks/$(NB).ipynb"; exit 2; }
 	rm -f data/cache/results/$(NB)-*.jsonl
 	@mkdir -p $(BUILD)/notebooks
-	$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=-1 \
-		--output-dir $(BUILD)/notebooks notebooks/$(NB).ipynb
+	$(PY) tools/run_notebook.py --timeout 86400 --output-dir $(BUILD)/notebooks notebooks/$(NB).ipynb
 
 ## the committed reference runs of 04-06 (cpu profile, cold; about an hour on 2 cores):
 ## make reference [REFERENCE_PROFILE=gpu] [NB="04_four_scenarios"] [MISSING=1: only add the grids

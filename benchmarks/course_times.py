@@ -2,8 +2,8 @@
 
     python benchmarks/course_times.py --profiles quick cpu [--cold] [--record]
 
-Each notebook is executed with ``jupyter nbconvert --execute`` in a fresh kernel; peak memory is
-the largest summed RSS of the nbconvert process tree (kernel included), sampled every 0.2 s.
+Each notebook is executed by ``tools/run_notebook.py`` (nbclient) in a fresh kernel; peak memory is
+the largest summed RSS of the executing process tree (kernel included), sampled every 0.2 s.
 ``--cold`` empties the feature cache, the grid results files and the cached lab networks before each
 run, so nothing computed earlier flatters the times (the committed lab checkpoints stay).
 ``--record`` merges the measurements into ``benchmarks/course_times.json`` (one entry per profile
@@ -82,15 +82,10 @@ def run(
         env["TL_RESULTS"] = results
     with tempfile.TemporaryDirectory() as tmp:
         out = str(keep / profile) if keep else tmp
-        cmd = [
+        cmd = [  # nbclient with the widget-stall fix (tools/run_notebook.py)
             sys.executable,
-            "-m",
-            "jupyter",
-            "nbconvert",
-            "--to",
-            "notebook",
-            "--execute",
-            "--ExecutePreprocessor.timeout=3600",
+            str(ROOT / "tools" / "run_notebook.py"),
+            "--timeout=3600",
             "--output-dir",
             out,
             str(notebook),
@@ -143,7 +138,14 @@ def main() -> None:
             status = "" if code == 0 else " (FAILED)"
             if args.record and code == 0:
                 key = profile if args.results == "compute" else f"{profile}-reference"
-                record(key, nb.name, seconds, gib, cold=args.cold, how="nbconvert --execute")
+                record(
+                    key,
+                    nb.name,
+                    seconds,
+                    gib,
+                    cold=args.cold,
+                    how="tools/run_notebook.py (nbclient)",
+                )
             cells.append(f"{seconds / 60:.1f} min{status} | {gib:.1f} GiB")
         print(f"| {nb.name} | " + " | ".join(cells) + " |", flush=True)
     print(

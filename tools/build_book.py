@@ -30,13 +30,15 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from course_times import record  # noqa: E402  (the one file of measured runtimes)
+
+sys.path.insert(0, str(ROOT / "tools"))
+from run_notebook import PollingClient  # noqa: E402  (nbclient without the widget stall)
 
 BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 # a stand-in for Colab's badge, drawn here so that the book shows it offline
@@ -76,7 +78,7 @@ def execute(path: Path, profile: str, timeout: int) -> tuple[nbformat.NotebookNo
     os.environ.update(TL_PROFILE=profile, TL_RESULTS="reference", HF_HUB_OFFLINE="1")
     start = time.perf_counter()
     where = {"metadata": {"path": str(path.parent)}}
-    client = NotebookClient(
+    client = PollingClient(
         nb, timeout=timeout, kernel_name="python3", resources=where, store_widget_state=True
     )
     client.execute()

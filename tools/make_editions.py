@@ -29,6 +29,7 @@ from traitlets import Unicode
 from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
 SOLUTION, INSTRUCTOR, CHECK = "solution", "instructor", "check"
 STUB_MARK = "# your code here"
 
@@ -100,15 +101,17 @@ def run_until_stub(path: Path, profile: str = "quick", timeout: int = 1800):
     Returns (index of the first stub or the number of cells, the check's error or None). The
     kernel runs with ``TL_PROFILE=profile`` in ``notebooks/`` (the data and caches are found as
     from the source notebooks)."""
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from run_notebook import PollingClient  # nbclient without the widget stall
 
     nb = nbformat.read(path, as_version=4)
     first = next((i for i, c in enumerate(nb.cells) if "stub" in c.metadata.get("tags", [])),
                  len(nb.cells))  # fmt: skip
     os.environ.update(TL_PROFILE=profile, MPLBACKEND="Agg")
     where = {"metadata": {"path": str(ROOT / "notebooks")}}
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=where)
+    client = PollingClient(
+        nb, timeout=timeout, kernel_name="python3", resources=where, store_widget_state=True
+    )
     error = None
     with client.setup_kernel():
         for index in range(min(first + 1, len(nb.cells))):
