@@ -71,10 +71,7 @@ def execute(notebook: Path, namespace: dict) -> None:
 
     transform = TransformerManager().transform_cell
     nb = nbformat.read(notebook, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    for number, cell in enumerate(code):
-        if {"solution", "check"} & set(cell.metadata.get("tags", [])):
-            continue  # the exercises' own runs are not part of the reference
+    for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         source = transform(cell.source)
         name = f"<{notebook.stem} cell {number}>"
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)
