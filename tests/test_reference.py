@@ -66,12 +66,21 @@ def differences(reference: dict, fresh: dict) -> list[str]:
 
 def execute(notebook: Path, namespace: dict) -> None:
     """Run a notebook's code cells in ``namespace``, as a kernel would (sources kept for
-    ``inspect``, so that :func:`experiments.code_fingerprint` sees what the kernel sees)."""
+    ``inspect``, so that :func:`experiments.code_fingerprint` sees what the kernel sees); the
+    solutions of exercises that run no grid are left out, with their checks."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     transform = TransformerManager().transform_cell
     nb = nbformat.read(notebook, as_version=4)
+    skipped = False
     for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        tags = set(cell.metadata.get("tags", []))
+        # an exercise's solution runs here only when it runs a grid (the reference holds its
+        # rows); the others, and their checks, are nbval's to run
+        if "solution" in tags:
+            skipped = "run_grid(" not in cell.source
+        if skipped and tags & {"solution", "check"}:
+            continue
         source = transform(cell.source)
         name = f"<{notebook.stem} cell {number}>"
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)
