@@ -28,6 +28,42 @@ def browser_path() -> str:
     sys.exit("no Chromium here: `apt-get install chromium` (Debian)")
 
 
+def offline_context(browser):
+    """A browser context that loads only local files; refused URLs are listed in ``external``."""
+    context, external = browser.new_context(), []
+
+    def route(r):
+        if urlparse(r.request.url).scheme in ("file", "data", "blob", "about"):
+            return r.continue_()
+        external.append(r.request.url)
+        return r.abort()
+
+    context.route("**/*", route)
+    return context, external
+
+
+def watched_page(context):
+    """A new page and the list its console errors and uncaught page errors are appended to."""
+    page, found = context.new_page(), []
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not urlparse(m.location.get("url", "")).scheme.startswith("http")
+            and found.append(f"console error: {m.text[:200]}")
+        ),
+    )
+    page.on("pageerror", lambda e: found.append(f"page error: {str(e)[:200]}"))
+    return page, found
+
+
+def broken_images(page) -> list[str]:
+    srcs = page.eval_on_selector_all(
+        "img", "els => els.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+    )
+    return [f"broken image: {src[:120]}" for src in srcs]
+
+
 def check(book: Path) -> list[str]:
     from playwright.sync_api import sync_playwright
 
@@ -40,28 +76,9 @@ def check(book: Path) -> list[str]:
         print("note: the book ships no widget renderer (built without npm): widgets not checked")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=browser_path(), args=["--no-sandbox"])
-        context = browser.new_context()
-        external = []
-
-        def route(r):
-            if urlparse(r.request.url).scheme in ("file", "data", "blob", "about"):
-                return r.continue_()
-            external.append(r.request.url)
-            return r.abort()
-
-        context.route("**/*", route)
+        context, external = offline_context(browser)
         for path in pages:
-            page = context.new_page()
-            found = []
-            page.on(
-                "console",
-                lambda m, f=found: (
-                    m.type == "error"
-                    and not urlparse(m.location.get("url", "")).scheme.startswith("http")
-                    and f.append(f"console error: {m.text[:200]}")
-                ),
-            )
-            page.on("pageerror", lambda e, f=found: f.append(f"page error: {str(e)[:200]}"))
+            page, found = watched_page(context)
             page.goto(path.as_uri(), wait_until="load")
             views = page.eval_on_selector_all(
                 "script[type='application/vnd.jupyter.widget-view+json']", "e => e.length"
@@ -72,10 +89,7 @@ def check(book: Path) -> list[str]:
                 except Exception:
                     found.append(f"{views} embedded widgets, none rendered")
             page.wait_for_timeout(300)
-            broken = page.eval_on_selector_all(
-                "img", "els => els.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
-            )
-            found += [f"broken image: {src[:120]}" for src in broken]
+            found += broken_images(page)
             errors = page.eval_on_selector_all(
                 ".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] pre, "
                 ".output_error, .jp-OutputArea-output pre.ansi-red-fg",

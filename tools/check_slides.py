@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_book import browser_path  # noqa: E402
+from check_book import broken_images, browser_path, offline_context, watched_page  # noqa: E402
 
 REVEAL = "assets/reveal.js/dist/reveal.js"
 
@@ -24,29 +23,12 @@ REVEAL = "assets/reveal.js/dist/reveal.js"
 def check(files: list[Path]) -> tuple[list[str], dict[str, int]]:
     from playwright.sync_api import sync_playwright
 
-    problems, counts, external = [], {}, []
+    problems, counts = [], {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=browser_path(), args=["--no-sandbox"])
-        context = browser.new_context()
-
-        def route(r):
-            if urlparse(r.request.url).scheme in ("file", "data", "blob", "about"):
-                return r.continue_()
-            external.append(r.request.url)
-            return r.abort()
-
-        context.route("**/*", route)
+        context, external = offline_context(browser)
         for path in files:
-            page, found = context.new_page(), []
-            page.on(
-                "console",
-                lambda m, f=found: (
-                    m.type == "error"
-                    and not urlparse(m.location.get("url", "")).scheme.startswith("http")
-                    and f.append(f"console error: {m.text[:200]}")
-                ),
-            )
-            page.on("pageerror", lambda e, f=found: f.append(f"page error: {str(e)[:200]}"))
+            page, found = watched_page(context)
             page.goto(path.as_uri(), wait_until="load")
             try:  # reveal.js is loaded as a require.js module, not as a global
                 page.wait_for_selector(".reveal.ready", timeout=10000)
@@ -61,10 +43,7 @@ def check(files: list[Path]) -> tuple[list[str], dict[str, int]]:
                     page.wait_for_timeout(30)
                 if not page.evaluate("_deck.isLastSlide()"):
                     found.append(f"could not step through the {total} slides")
-            broken = page.eval_on_selector_all(
-                "img", "els => els.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
-            )
-            found += [f"broken image: {src[:120]}" for src in broken]
+            found += broken_images(page)
             errors = page.eval_on_selector_all(
                 ".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] pre",
                 "els => els.map(e => e.innerText.slice(0, 200))",
