@@ -13,7 +13,7 @@ BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup data test course lab lint format strip clean bench course-times pretrain recompute \
+.PHONY: setup data test test-threads course lab lint format strip clean bench course-times pretrain recompute \
 	reference book test-book runtimes student test-student slides test-slides
 
 setup: $(STAMP) data
@@ -36,6 +36,11 @@ data:
 ## the tests: helpers unit tests + every notebook in notebooks/ re-run by nbval (quick profile)
 test: setup
 	TL_PROFILE=quick $(PY) -m pytest --nbval-lax --nbval-current-env -q tests notebooks
+
+## the unit tests (not the notebooks) with one thread: no test may depend on the thread count,
+## which changes the order of float sums (a few minutes)
+test-threads: setup
+	OMP_NUM_THREADS=1 TL_PROFILE=quick $(PY) -m pytest -q tests
 
 ## the course: execute every notebook with this machine's default profile into build/
 course: setup

@@ -7,7 +7,11 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TL_PROFILE", "quick")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# At most 2 threads (the machines the reference runs come from), or what OMP_NUM_THREADS asks
+# for: `make test-threads` runs the unit tests with 1 thread to show that no test depends on it.
+torch.set_num_threads(
+    int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, min(2, os.cpu_count() or 1))
+)
 
 
 @pytest.fixture

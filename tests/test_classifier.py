@@ -16,6 +16,17 @@ def tuned():
     return net
 
 
+def _same_weights_and_close_logits(net, back, x):
+    """The file round trip is bit-exact, so the weights are compared with ``torch.equal``. The
+    logits come from a second network object (its tensors laid out anew in memory), and the
+    kernels' summation order may follow the layout: equal to float tolerance, not bit for bit."""
+    mine, theirs = net.model.state_dict(), back.model.state_dict()
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine), "the file changed a weight"
+    with torch.no_grad():
+        torch.testing.assert_close(back.model(x), net.model.eval()(x), rtol=1e-5, atol=1e-6)
+
+
 def test_round_trip_gives_identical_logits_and_labels(tuned, tmp_path):
     path = classifier.save_classifier(tuned, tmp_path / "mine.pt", ["cat", "dog", "fish"], 96)
     assert not list(tmp_path.glob(".*tmp")), "no temporary file left behind"
@@ -24,9 +35,7 @@ def test_round_trip_gives_identical_logits_and_labels(tuned, tmp_path):
     back = classifier.load_classifier(path)
     assert back.labels == ["cat", "dog", "fish"] and back.input_size == 96
     assert (back.mean, back.std) == (tuned.mean, tuned.std)
-    x = torch.randn(2, 3, 96, 96)
-    with torch.no_grad():
-        assert torch.equal(tuned.model(x), back.model(x))
+    _same_weights_and_close_logits(tuned, back, torch.randn(2, 3, 96, 96))
 
 
 def test_round_trip_of_the_lab_cnn(tmp_path):
@@ -34,8 +43,7 @@ def test_round_trip_of_the_lab_cnn(tmp_path):
     path = classifier.save_classifier(net, tmp_path / "lab.pt", list("abcd"))
     back = classifier.load_classifier(path)
     x = torch.randn(3, net.in_channels, net.input_size, net.input_size)
-    with torch.no_grad():
-        assert torch.equal(net.model.eval()(x), back.model(x))
+    _same_weights_and_close_logits(net, back, x)
     assert back.labels == list("abcd")
 
 
@@ -62,7 +70,12 @@ def test_predict_a_tensor_a_file_and_a_folder(tuned, tmp_path):
         found = classifier.predict(net, folder, k=2)
     assert [p.source for p in found] == ["a.png", "sub/b.jpg"]
     one = classifier.predict(net, folder / "a.png", k=1)
-    assert one[0].source == "a.png" and one[0].top == found[0].top[:1]
+    # Alone, the image is a batch of one; in the folder, a batch of two. Batch size, thread count
+    # and the CPU's vector unit change the order of the float sums, so the probability may differ
+    # in its last bits (seen: 0.6294262 vs 0.6294261): same class, probability to 1e-5 relative.
+    (label, prob), ((folder_label, folder_prob),) = one[0].top[0], found[0].top[:1]
+    assert one[0].source == "a.png" and len(one[0].top) == 1 and label == folder_label
+    assert prob == pytest.approx(folder_prob, rel=1e-5)
     assert "a.png: " in str(one[0])
 
 

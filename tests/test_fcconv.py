@@ -16,7 +16,9 @@ def test_linear_to_conv_is_exact():
     linear = nn.Linear(8 * 3 * 3, 5)
     conv = fcconv.linear_to_conv(linear, 8, 3)
     x = torch.randn(4, 8, 3, 3)
-    assert torch.allclose(conv(x).flatten(1), linear(x.flatten(1)), atol=1e-6)
+    # FC ≡ conv: the same products summed by another kernel, so equal to float rounding (measured
+    # 5e-7 on outputs of size 1, with 1 and 2 threads), not bit for bit
+    assert torch.allclose(conv(x).flatten(1), linear(x.flatten(1)), rtol=1e-5, atol=1e-6)
 
 
 def test_alexnet_equivalence_at_224(alexnet):
@@ -25,7 +27,8 @@ def test_alexnet_equivalence_at_224(alexnet):
     with torch.no_grad():
         expected, got = alexnet(x), fully_conv(x)
     assert got.shape == (2, 1000, 1, 1)
-    assert (got.flatten(1) - expected).abs().max() <= 1e-5
+    # random weights give logits of about ±0.03; rounding measured 1.5e-8 (1 and 2 threads)
+    assert (got.flatten(1) - expected).abs().max() <= 1e-5 * max(1.0, expected.abs().max())
 
 
 @pytest.mark.parametrize("size, cells", [(224, 1), (256, 2), (384, 6), (448, 8)])
@@ -64,7 +67,7 @@ def test_crops_and_macs(alexnet):
     images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float).view(2, 3, 8, 8)
     batch, positions = fcconv.crops(images, 4, 2)
     assert batch.shape == (2 * 9, 3, 4, 4) and positions[1] == (0, 2)
-    assert torch.equal(batch[1], images[0, :, 0:4, 2:6])
+    assert torch.equal(batch[1], images[0, :, 0:4, 2:6])  # a crop is a copy: exact
     macs = fcconv.count_macs(alexnet, torch.zeros(1, 3, 224, 224))
     assert 0.6e9 < macs < 0.8e9  # AlexNet (torchvision): ~0.71 GMACs
 
@@ -75,4 +78,5 @@ def test_class_evidence_map_averages_to_logits(lite0):
     with torch.no_grad():
         logits = lite0.model(x)
     assert evidence.shape == (1, 1000, 5, 5)
-    assert torch.allclose(evidence.mean((2, 3)), logits, atol=1e-4)
+    # a mean of per-cell logits against the pooled logits: rounding only (measured 7e-7)
+    assert torch.allclose(evidence.mean((2, 3)), logits, rtol=1e-5, atol=1e-4)

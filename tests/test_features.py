@@ -51,7 +51,7 @@ def test_feature_cache_reused_and_truncated_file_rebuilt(lite0, tiny, tmp_path):
             lite0, tiny, image_size=64, cache_dir=tmp_path, device="cpu"
         )
         assert n_first > 0 and len(calls) == n_first, "second call must not run the backbone"
-        assert torch.equal(first, second)
+        assert torch.equal(first, second)  # read back from the cache file: bit for bit
         (path,) = tmp_path.glob("*.pt")
         path.write_bytes(path.read_bytes()[:50])
         with pytest.warns(UserWarning, match="unreadable"):
@@ -92,7 +92,8 @@ def test_labcnn_grayscale_features():
     grid = features.extract_features(backbone, ds, layer="conv1", grid=2, cache=False, device="cpu")
     assert grid.shape == (3, 16 * 4)
     full = features.extract_features(backbone, ds, layer="conv1", cache=False, device="cpu")
-    assert torch.allclose(grid.view(3, 16, 4).mean(-1), full, atol=1e-6), (
+    # the same sums in another order (four cell means, then their mean): float rounding only
+    assert torch.allclose(grid.view(3, 16, 4).mean(-1), full, rtol=1e-5, atol=1e-6), (
         "a 2×2 grid averages to the global pool"
     )
     key = features.cache_key(backbone, ds, "conv1", True, 28)

@@ -169,6 +169,7 @@ def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _changed(before, module):
+    """Exact on purpose: a frozen tensor must not move by a single bit."""
     after = module.state_dict()
     return {k for k in before if not torch.equal(before[k], after[k])}
 
