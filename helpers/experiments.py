@@ -3,22 +3,22 @@ verdicts from numbers."""
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import inspect
+import itertools
 import json
 import math
 import os
-import textwrap
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from tqdm.auto import tqdm
+
+from . import codekey, config
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
@@ -100,9 +100,9 @@ VERDICTS = ("better", "worse", "no clear difference", NO_VERDICT)
 class Verdict:
     """A paired comparison: the verdict word, the mean paired difference and its 95 % interval.
 
-    ``str(v)`` reads ``better (+3.1 ± 1.2 points, n=3)``; ``v == "better"`` compares the word,
-    so ``if compare(a, b) == "better"`` reads as it says. ``diff`` and ``half`` are in the
-    metric's units (accuracy as a fraction); ``scale`` and ``unit`` only shape the text.
+    ``str(v)`` reads ``better (+3.1 ± 1.2 points, n=3)``; test the verdict by its word,
+    ``v.word == "better"``. ``diff`` and ``half`` are in the metric's units (accuracy as a
+    fraction); ``scale`` and ``unit`` only shape the text.
     """
 
     word: str
@@ -115,7 +115,7 @@ class Verdict:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
-            return self.word == other
+            raise TypeError(f"compare a verdict by its word: v.word == {other!r}")
         if isinstance(other, Verdict):
             return (self.word, self.diff, self.half, self.n) == (
                 other.word,
@@ -174,13 +174,19 @@ def compare(
     return Verdict(word, mean, half, len(diff), scale, unit, digits)
 
 
+def versus(a: Sequence[float], b: Sequence[float], names: tuple[str, str] | None = None) -> str:
+    """One line for two accuracies paired by seed, ``a`` against ``b``: ``"83.2 ± 4.1 % vs
+    80.0 ± 2.0 % → better (+3.2 ± 1.9 points, n=3)"`` (:func:`compare`'s verdict), each side
+    preceded by its name when ``names`` are given."""
+    left, right = (f"{n} " for n in names) if names else ("", "")
+    return f"{left}{fmt_ci(a)} % vs {right}{fmt_ci(b)} % → {compare(a, b)}"
+
+
 # ------------------------------------------------------------------------ grids with a results file
 
 
 def results_path(name: str, profile: str | None = None) -> Path:
     """``data/cache/results/<name>-<profile>.jsonl``: where a notebook's grid keeps its rows."""
-    from . import config
-
     return config.cache_dir("results") / f"{name}-{profile or config.profile()}.jsonl"
 
 
@@ -201,8 +207,6 @@ def results_source() -> str:
 
 def reference_dir() -> Path:
     """``$TL_REFERENCE_DIR``, else the course's ``data/reference/`` (committed reference runs)."""
-    from . import config
-
     env = os.environ.get("TL_REFERENCE_DIR")
     return Path(env).expanduser() if env else config.repo_root() / "data" / "reference"
 
@@ -307,182 +311,169 @@ def read_results(
     return rows
 
 
-# the modules whose code can change a result: not plotting and widgets (they only draw),
-# experiments (it stores and compares rows, never computes one), fetch (its files are
-# checked against SHA-256 manifests, so a change of its code cannot change the data)
-RESULT_MODULES = (
-    "config", "preprocessing", "data", "models", "features", "probes", "training", "lab",
-    "fcconv",
-)  # fmt: skip
+def code_fingerprint(run: Callable) -> str | None:
+    """A hash of what produces a row: the code ``run`` reaches and the inputs it reads.
 
-
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
-            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-def _code_text(source: str) -> str:
-    """The code of ``source`` without comments, docstrings or formatting (an AST dump)."""
-    return ast.dump(_strip_docstrings(ast.parse(textwrap.dedent(source))))
-
-
-@lru_cache(maxsize=1)
-def helpers_fingerprint() -> str:
-    """A hash of the code of every ``helpers`` module that can change a result."""
-    root = Path(__file__).resolve().parent
-    h = hashlib.blake2b(digest_size=8)
-    for name in RESULT_MODULES:
-        h.update(_code_text((root / f"{name}.py").read_text()).encode())
-    return h.hexdigest()
-
-
-def _names(code) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if hasattr(const, "co_names"):
-            names |= _names(const)
-    return names
-
-
-def _function_text(fn: Callable) -> str:
+    Covered (see :mod:`helpers.codekey`): ``run``'s source and, transitively, every function and
+    class of the notebook or of ``helpers`` it names, and a stable identity of every other
+    object it reads (the configuration knobs, datasets, networks, dicts of them). Comments,
+    docstrings and formatting do not count; helpers the run does not reach do not count either.
+    ``None`` (with a one-line warning) when something it reads cannot be described: its rows
+    are then computed every time, never cached.
+    """
     try:
-        return _code_text(inspect.getsource(fn))
-    except (OSError, TypeError, SyntaxError):  # no source: fall back on the compiled code
-        return repr((fn.__code__.co_code, fn.__code__.co_consts))
+        return codekey.fingerprint(run)
+    except codekey.Unkeyable as err:
+        name = getattr(run, "__qualname__", repr(run))
+        warnings.warn(f"rows of {name} are not cached: {err}", stacklevel=2)
+        return None
 
 
-def code_fingerprint(run: Callable) -> str:
-    """A hash of the code that produces a row: ``run``, what it reads, and the helpers.
+def grid(**axes: Iterable) -> list[dict]:
+    """Every combination of the axes' values, the last axis varying fastest.
 
-    Covered: the source of ``run`` and, transitively, of every function of its own module
-    (the notebook) that it calls; the value of every plain global it reads (numbers,
-    strings, lists and dicts of them: the configuration cell's knobs); and the code of the
-    ``helpers`` modules. Comments, docstrings and formatting do not count.
+    ``grid(scenario=SCENARIOS, seed=SEEDS)`` → ``[{"scenario": …, "seed": …}, …]``; a dict
+    axis contributes its keys.
     """
-    h = hashlib.blake2b(digest_size=8)
-    h.update(helpers_fingerprint().encode())
-    seen, todo = set(), [run]
-    while todo:
-        fn = todo.pop()
-        if fn in seen:
-            continue
-        seen.add(fn)
-        h.update(_function_text(fn).encode())
-        scope = getattr(fn, "__globals__", {})
-        for name in sorted(_names(fn.__code__)):
-            value = scope.get(name)
-            if inspect.isfunction(value) and value.__module__ == run.__module__:
-                todo.append(value)
-            elif not callable(value) and not inspect.ismodule(value):
-                try:
-                    h.update(f"{name}={json.dumps(value, sort_keys=True)}".encode())
-                except (TypeError, ValueError):
-                    pass  # objects (datasets, networks): their settings are keyed elsewhere
-    return h.hexdigest()
+    names = list(axes)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(list(axes[n]) for n in names))]
 
 
-def run_grid(
-    cells: Iterable[dict],
-    run: Callable[[dict], dict],
-    path: str | Path,
-    *,
-    settings: dict | None = None,
-    recompute: bool = False,
-    progress: bool = True,
-) -> list[dict]:
-    """Run ``run(cell)`` for every cell not yet in the results file; return all rows in cell order.
+def grid_path(name: str | Path) -> Path:
+    """A grid's results file: ``results_path(name)`` for a name, or the path itself."""
+    if isinstance(name, Path) or str(name).endswith(".jsonl"):
+        return Path(name)
+    return results_path(str(name))
 
-    ``cells``: dicts of JSON-able values (e.g. ``{"scenario": "small-similar", "seed": 0}``).
-    ``run`` returns a dict of metrics; each row is ``{**cell, **metrics, "seconds",
-    "settings", "code"}``. Every finished row is appended and flushed at once, so an
-    interrupted grid resumes where it stopped and re-running a finished grid only reads the
-    file. A row is reused only when its ``settings`` hash and its ``code`` hash (see
-    :func:`code_fingerprint`: ``run``, the notebook functions it calls, the knobs it reads, and
-    the helpers) match; stale rows are recomputed, and their number is printed.
-    ``recompute=True`` starts the file afresh.
 
-    Reference runs (``data/reference/<file name>``, see :func:`results_source`): with
-    ``TL_RESULTS=reference`` their current rows are used (each marked with ``"reference"``, for
-    :func:`origin`) and only the rest is computed; otherwise this run's rows are compared with
-    them ("your run vs reference run"). Stale reference rows are reported, never used.
-    """
-    from tqdm.auto import tqdm
+def recompute_requested(recompute: bool | None = None) -> bool:
+    """``recompute`` if given, else ``$TL_RECOMPUTE`` (``1``: every grid starts afresh)."""
+    if recompute is not None:
+        return bool(recompute)
+    return os.environ.get("TL_RECOMPUTE", "").strip().lower() in ("1", "true", "yes")
 
-    path = Path(path)
-    cells = list(cells)
-    keys = [_key(c) for c in cells]
-    if len(set(keys)) != len(keys):
+
+RESERVED = {"cells", "settings", "recompute", "progress"}
+
+
+def grid_cells(cells: Iterable[dict] | None, axes: dict) -> list[dict]:
+    """The cells of a grid: ``cells`` as given, or every combination of ``axes``."""
+    if cells is not None and axes:
+        raise ValueError("run_grid takes either cells= or axes (seed=SEEDS, …), not both")
+    cells = list(cells) if cells is not None else grid(**axes)
+    if not cells:
+        raise ValueError("run_grid: the grid is empty (an axis without values?)")
+    if len({_key(c) for c in cells}) != len(cells):
         raise ValueError(
             "run_grid: two cells are identical; add a field (e.g. seed) that tells them apart"
         )
-    settings = settings or {}
-    tag, code = settings_hash(settings), code_fingerprint(run)
-    if recompute and path.exists():
-        path.unlink()
+    return cells
 
-    def current(file: Path) -> tuple[dict[str, dict], set[str]]:
-        """One read of a results file: its current rows by cell, and every cell it has."""
-        every, rows = set(), {}
-        for row in read_results(file):
-            cell_key = _key({k: row[k] for k in row.get("cell_keys", [])})
-            every.add(cell_key)
-            if row.get("settings") == tag and row.get("code") == code:
-                rows[cell_key] = row
-        return rows, every
 
-    done, every = current(path)
-    ref_file = reference_path(path)
-    reference, ref_every = current(ref_file) if ref_file.exists() else ({}, set())
-    from_reference = results_source() == "reference" and not recompute
-    if from_reference:
-        mine = {k: {**reference[k], "reference": ref_file.name} for k in keys if k in reference}
-        done.update(mine)
-        if progress:
-            found = describe_reference(ref_file) if mine else "reference run: none found"
-            print(f"{path.stem}: {len(mine)} of {len(cells)} rows from the {found}")
-    outdated = sum(k in ref_every and k not in reference for k in keys)
-    if outdated and progress:
-        print(
-            f"{ref_file.name}: {outdated} reference rows are STALE (the code or settings changed "
-            "since the reference run): "
-            + ("they are computed here" if from_reference else "not compared")
-            + f"; `{REGENERATE}` regenerates the reference files"
-        )
+def _current_rows(file: Path, tag: str, code: str | None) -> tuple[dict[str, dict], set[str]]:
+    """One read of a results file: its current rows by cell, and every cell it has."""
+    every, rows = set(), {}
+    for row in read_results(file):
+        cell_key = _key({k: row[k] for k in row.get("cell_keys", [])})
+        every.add(cell_key)
+        if code is not None and row.get("settings") == tag and row.get("code") == code:
+            rows[cell_key] = row
+    return rows, every
+
+
+def _compute_rows(path: Path, todo: list[dict], run, tag, code, progress: bool) -> dict:
+    """Run every cell of ``todo``, appending each finished row to ``path`` at once."""
+    done = {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(todo, desc=path.stem, disable=not progress)
+    with path.open("a") as out:
+        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            out.write("\n")  # close a line torn by an interrupted write
+        for cell in bar:
+            bar.set_postfix_str(" ".join(str(v) for v in cell.values()))
+            start = time.perf_counter()
+            metrics = run(dict(cell))
+            if clash := set(metrics) & set(cell):
+                raise ValueError(f"run() returned keys that are also cell keys: {sorted(clash)}")
+            row = {**cell, **metrics, "seconds": round(time.perf_counter() - start, 3)}
+            row.update(settings=tag, code=code, cell_keys=list(cell))
+            out.write(json.dumps(row, default=float) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+            done[_key(cell)] = row
+    return done
+
+
+def _report(message: str, progress: bool) -> None:
+    if progress:
+        print(message)
+
+
+def run_grid(
+    name: str | Path,
+    run: Callable[[dict], dict],
+    *,
+    cells: Iterable[dict] | None = None,
+    settings: dict | None = None,
+    recompute: bool | None = None,
+    progress: bool = True,
+    **axes: Iterable,
+) -> list[dict]:
+    """Run ``run(cell)`` for every cell not yet in the grid's results file; all rows, in order.
+
+    ``run_grid("06_learning_rates-lab", lab_run, seed=SEEDS, head_lr=HEAD_LRS)``: every
+    combination of the axes (:func:`grid`), or ``cells=[…]``; rows live in
+    ``results_path(name)``, each ``{**cell, **run(cell), "seconds", "settings", "code"}`` and
+    appended at once (an interrupted grid resumes, a finished one is only read). A row is reused
+    while its settings and code hashes (:func:`code_fingerprint`) match; ``recompute`` (default
+    ``$TL_RECOMPUTE``) starts afresh. With ``TL_RESULTS=reference`` current rows of the
+    reference run (:func:`reference_dir`) are used, marked ``"reference"``; otherwise computed
+    rows are compared with them. Stale reference rows are reported, never used.
+    """
+    if clash := RESERVED & set(axes):
+        raise ValueError(f"run_grid: {sorted(clash)} cannot be an axis name")
+    path, cells = grid_path(name), grid_cells(cells, axes)
+    keys = [_key(c) for c in cells]
+    tag, code = settings_hash(settings or {}), code_fingerprint(run)
+    if recompute := recompute_requested(recompute):
+        path.unlink(missing_ok=True)
+    done, every = _current_rows(path, tag, code)
+    reference = _use_reference(path, keys, done, (tag, code), recompute, progress)
     todo = [c for c, k in zip(cells, keys) if k not in done]
-    stale = sum(k in every for k in keys if k not in done)
-    if stale and progress:
-        print(
+    if stale := sum(k in every for k in keys if k not in done):
+        _report(
             f"{path.name}: {stale} of {len(cells)} rows are recomputed: their settings or the "
-            "code that produced them changed"
+            "code that produced them changed",
+            progress,
         )
     if todo:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(todo, desc=path.stem, disable=not progress or not todo)
-        with path.open("a") as out:
-            if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-                out.write("\n")  # close a line torn by an interrupted write
-            for cell in bar:
-                bar.set_postfix_str(" ".join(str(v) for v in cell.values()))
-                start = time.perf_counter()
-                metrics = run(dict(cell))
-                if clash := set(metrics) & set(cell):
-                    raise ValueError(
-                        f"run() returned keys that are also cell keys: {sorted(clash)}"
-                    )
-                row = {**cell, **metrics, "seconds": round(time.perf_counter() - start, 3)}
-                row.update(settings=tag, code=code, cell_keys=list(cell))
-                out.write(json.dumps(row, default=float) + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-                done[_key(cell)] = row
+        done.update(_compute_rows(path, todo, run, tag, code, progress))
     rows = [done[k] for k in keys]
     if reference and progress and results_source() == "compute":
         _compare_with_reference(path, rows, reference)
     return rows
+
+
+def _use_reference(path: Path, keys: list[str], done: dict, hashes, recompute: bool, progress):
+    """The reference file's current rows; with ``TL_RESULTS=reference`` they join ``done``
+    (marked with ``"reference"``). Stale reference rows are reported, never used."""
+    ref_file = reference_path(path)
+    if not ref_file.exists():
+        return {}
+    reference, ref_every = _current_rows(ref_file, *hashes)
+    if results_source() == "reference" and not recompute:
+        mine = {k: {**reference[k], "reference": ref_file.name} for k in keys if k in reference}
+        done.update(mine)
+        found = describe_reference(ref_file) if mine else "reference run: none found"
+        _report(f"{path.stem}: {len(mine)} of {len(keys)} rows from the {found}", progress)
+    if outdated := sum(k in ref_every and k not in reference for k in keys):
+        use = "they are computed here" if results_source() == "reference" else "not compared"
+        _report(
+            f"{ref_file.name}: {outdated} reference rows are STALE (the code or settings changed "
+            f"since the reference run): {use}; `{REGENERATE}` regenerates the reference files",
+            progress,
+        )
+    return reference
 
 
 def pivot(

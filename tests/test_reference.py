@@ -113,12 +113,14 @@ def test_reference_rows_reproduce(notebook, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     recorded, real = {}, experiments.run_grid
 
-    def recording(cells, run, path, **kw):
-        cells, name = list(cells), Path(path).name
+    def recording(grid, run, **kw):
+        axes = {k: v for k, v in kw.items() if k not in experiments.RESERVED}
+        cells = experiments.grid_cells(kw.get("cells"), axes)
+        name = experiments.grid_path(grid).name
         recorded[name] = (cells, run, kw.get("settings"))
         if name in files:  # fail at once, before the notebook computes the stale rows
             assert not (stale := _stale(name, run, kw.get("settings"))), stale
-        return real(cells, run, path, **kw)
+        return real(grid, run, **kw)
 
     monkeypatch.setattr(experiments, "run_grid", recording)
     try:

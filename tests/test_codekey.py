@@ -1,0 +1,156 @@
+"""The code key of a results row: exactly the functions a run reaches, and what it reads."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from helpers import codekey, data, experiments, models, training
+
+
+def _tiny(name="tiny", n=8):
+    images = torch.arange(n * 4, dtype=torch.uint8).view(n, 1, 2, 2)
+    return data.ImageSet(images, torch.arange(n) % 2, ["a", "b"], name)
+
+
+DATASETS = {"tiny": _tiny()}
+CASES = {"double": lambda x: 2 * x}
+
+
+def trains(cell):  # reaches training.fit and training.evaluate
+    return {"x": training.fit is not None and training.evaluate is not None}
+
+
+def probes_only(cell):  # reaches models.freeze_stages, not training
+    return {"x": models.freeze_stages is not None}
+
+
+def reads_datasets(cell):
+    return {"n": len(DATASETS["tiny"])}
+
+
+def reads_lambdas(cell):
+    return {"y": CASES["double"](cell["seed"])}
+
+
+def test_what_a_run_reaches_is_followed_through_helpers():
+    found = codekey.reached(trains)
+    assert "helpers.training.fit" in found and "helpers.training.evaluate" in found
+    assert "helpers.models.apply_bn_policy" in found, "fit calls it: followed transitively"
+    assert "helpers.training._Session" in found, "a class a reached function names"
+    assert not any(k.startswith("helpers.plotting") for k in found), "plotting is not reached"
+    assert all("0x" not in text for text in found.values()), "no memory addresses in the key"
+
+
+def test_an_unrelated_new_helper_leaves_rows_current(monkeypatch):
+    before = experiments.code_fingerprint(trains)
+
+    def newly_added(x):
+        return x + 1
+
+    newly_added.__module__ = "helpers.training"
+    monkeypatch.setattr(training, "newly_added", newly_added, raising=False)
+    assert experiments.code_fingerprint(trains) == before
+
+
+def test_an_edit_to_a_reached_helper_stales_exactly_the_rows_that_reach_it(monkeypatch):
+    before = {f.__name__: experiments.code_fingerprint(f) for f in (trains, probes_only)}
+
+    def evaluate(model, dataset, prep, *, batch_size=256, device=None):  # an edited evaluate
+        return {"loss": 0.0, "accuracy": 1.0}
+
+    evaluate.__module__ = "helpers.training"
+    monkeypatch.setattr(training, "evaluate", evaluate)
+    after = {f.__name__: experiments.code_fingerprint(f) for f in (trains, probes_only)}
+    assert after["trains"] != before["trains"], "the run that reaches evaluate is stale"
+    assert after["probes_only"] == before["probes_only"], "the other run's rows stay current"
+
+
+def test_a_changed_dataset_dict_or_lambda_stales_the_rows_that_read_it(monkeypatch):
+    key_data, key_lambda = (
+        experiments.code_fingerprint(f) for f in (reads_datasets, reads_lambdas)
+    )
+    monkeypatch.setitem(DATASETS, "tiny", _tiny(n=6))  # another subset, same name
+    assert experiments.code_fingerprint(reads_datasets) != key_data
+    assert experiments.code_fingerprint(reads_lambdas) == key_lambda
+    monkeypatch.setitem(CASES, "double", lambda x: 3 * x)
+    assert experiments.code_fingerprint(reads_lambdas) != key_lambda
+
+
+NET = models.load_backbone("labcnn", weights=None)
+
+
+def uses_a_global_network(cell):  # calls methods of an object it did not build
+    return {"size": NET.preprocessing().image_size}
+
+
+def test_methods_of_a_global_object_are_code_the_run_reaches():
+    found = codekey.reached(uses_a_global_network)
+    assert "helpers.models.Backbone" in found and "helpers.models.LabCNN" in found
+    assert "helpers.preprocessing.Preprocessing" in found, "Backbone.preprocessing builds one"
+
+
+def test_a_dataset_counts_by_identity_not_by_object():
+    a, b = _tiny(), _tiny()
+    assert a is not b and codekey.identity(a) == codekey.identity(b)
+    assert codekey.identity(a) != codekey.identity(_tiny(name="other"))
+    net = models.load_backbone("labcnn", weights=None)
+    before = codekey.identity(net)
+    with torch.no_grad():
+        net.model.fc.bias.add_(1.0)
+    assert codekey.identity(net) != before, "a network counts by its weights"
+
+
+def test_a_function_without_source_makes_rows_uncacheable(tmp_path):
+    namespace = {"__name__": __name__}  # course code (this module), but no source to read
+    exec(compile("def run(cell):\n    return {'x': 1}\n", "<nowhere>", "exec"), namespace)
+    run = namespace["run"]
+    with pytest.warns(UserWarning, match="not cached: the source of run cannot be read"):
+        assert experiments.code_fingerprint(run) is None
+    path = tmp_path / "grid.jsonl"
+    with pytest.warns(UserWarning):
+        experiments.run_grid(path, lambda cell: run(cell), seed=[0, 1], progress=False)
+    with pytest.warns(UserWarning):
+        rows = experiments.run_grid(path, lambda cell: run(cell), seed=[0, 1], progress=False)
+    assert [r["x"] for r in rows] == [1, 1]
+    assert len(experiments.read_results(path)) == 4, "uncacheable rows are computed each time"
+
+
+def test_an_object_without_identity_makes_rows_uncacheable():
+    import io
+
+    buffer = io.StringIO()
+
+    def writes(cell):
+        buffer.write("x")
+        return {}
+
+    with pytest.warns(UserWarning, match="StringIO, which has no stable identity"):
+        assert experiments.code_fingerprint(writes) is None
+
+
+def test_the_key_is_the_same_in_another_process(tmp_path):
+    module = tmp_path / "keyed_run.py"
+    module.write_text(
+        textwrap.dedent(
+            """
+            from helpers import training
+
+            SIZES = {"small": (5, 5), "large": (100, 20)}
+
+            def run(cell):
+                return {"n": SIZES[cell["size"]][0], "fit": training.fit.__name__}
+            """
+        )
+    )
+    script = "import keyed_run; from helpers import experiments; "
+    script += "print(experiments.code_fingerprint(keyed_run.run))"
+    keys = [
+        subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert keys[0] == keys[1] and len(keys[0]) == 16
