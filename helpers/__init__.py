@@ -15,8 +15,16 @@ One module per job, from the bottom up (no module imports one above it):
   preprocessing; prediction on new images
 - ``metrics`` — error analysis: predictions, confusion matrix, per-class and balanced accuracy,
   the most confident mistakes
+- ``stats`` — verdicts that tell a tie from ignorance: paired intervals (seeds, fixed test
+  images, re-split pools), equivalence margins, power, Holm's adjustment
+- ``claims`` — a notebook's ledger of verdicts, Holm-adjusted per family of claims
+- ``codekey`` — what a results row was computed with: the code a run reaches, the inputs it
+  reads (the key that keeps cached rows honest)
 - ``experiments`` — grids of runs in results files, row selection, mean ± interval, verdicts
 - ``lab`` — the lab world: fixed task splits, the lab CNN's pretraining
+- ``strategies`` — notebook 04's five transfer strategies, its rules, one recipe and the equal
+  selection budget
+- ``advisor`` — which strategy for your own image folder: measured, recommended, verified
 - ``fcconv`` — FC layers as convolutions, class-evidence maps
 - ``plotting`` and ``widgets`` — figures, and ipywidgets over them
 """

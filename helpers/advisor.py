@@ -4,7 +4,8 @@
 the course measures its own datasets, places it in one of CS231n's four scenarios, recommends the
 strategy that did best there in the course's own reference run of notebook 04 (chosen on
 validation, as 04 does), then runs that strategy and one alternative on the student's data, with
-seeds, and reports both with a paired 95 % interval.
+seeds, and reports both with a paired 95 % interval. The strategies are
+:func:`helpers.strategies.run_strategy`'s — the code and recipe notebook 04 measured.
 
 What it measures:
 
@@ -22,35 +23,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from . import config, data, experiments, features, models, probes, training
+from . import config, data, experiments, features, models, probes, strategies
 from .data import ImageSet
+from .strategies import RULES, STRATEGIES
 
-STRATEGIES = (
-    "linear: top",
-    "linear: earlier stage",
-    "fine-tune last 2",
-    "fine-tune all",
-    "scratch",
-)
 LARGE_TRAIN_PER_CLASS = 100  # notebook 04's smallest "large" training set, per class
 MIN_PER_CLASS = 4  # one training, one validation and one test image need at least this many
 LATE_FRACTION = 2 / 3  # a probe peak from here on (of the stages) counts as "late"
 CONFIDENCE_RATIO = 0.5  # top-1 confidence below this share of the reference photos': different
 REFERENCE_FILE = "04_four_scenarios-lite0-cpu.jsonl"
 LAB_REFERENCE_FILE = "04_four_scenarios-lab-cpu.jsonl"
-# CS231n's rules, used only where the course has no measurement of a scenario
-RULES = {
-    "small-similar": "linear: top",
-    "small-different": "linear: earlier stage",
-    "large-similar": "fine-tune all",
-    "large-different": "fine-tune all",
-}
+CS = strategies.RECIPE["Cs"]
 
 
 @dataclasses.dataclass
@@ -64,20 +55,21 @@ class Report:
     dataset: str
     counts: dict[str, int]
     imbalance: float
-    train_per_class: int | None
-    confidence: float | None
-    reference_confidence: float | None
-    curve: dict[str, dict[str, float]]
-    peak_stage: str | None
-    scenario: str | None
-    recommendation: str | None
-    alternative: str | None
-    reasons: list[str]
-    chart_source: str
-    runs: dict[str, list[float]]
-    verdict: experiments.Verdict | None
     seeds: list[int]
-    not_measured: list[str]
+    train_per_class: int | None = None
+    confidence: float | None = None
+    reference_confidence: float | None = None
+    reference_name: str = ""
+    curve: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    peak_stage: str | None = None
+    scenario: str | None = None
+    recommendation: str | None = None
+    alternative: str | None = None
+    reasons: list[str] = dataclasses.field(default_factory=list)
+    chart_source: str = ""
+    runs: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    verdict: experiments.Verdict | None = None
+    not_measured: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     figure: object = dataclasses.field(default=None, repr=False)
 
@@ -85,7 +77,7 @@ class Report:
     def choice(self) -> str | None:
         """The strategy to use: the recommendation, unless the runs on this data found the
         alternative clearly better."""
-        if self.verdict is not None and self.verdict == "worse":
+        if self.verdict is not None and self.verdict.word == "worse":
             return self.alternative
         return self.recommendation
 
@@ -94,9 +86,9 @@ class Report:
         """One sentence: what to use, and whether the measurement on this data backs the chart."""
         if self.verdict is None:
             return "no runs on this data: collect more images before choosing"
-        if self.verdict == "better":
+        if self.verdict.word == "better":
             return f"use {self.recommendation}: it also won on your data"
-        if self.verdict == "worse":
+        if self.verdict.word == "worse":
             return (
                 f"use {self.alternative}: on your data it beat the chart's recommendation, "
                 "whose measurement came from other datasets"
@@ -172,182 +164,162 @@ def measured_chart(scenario: str) -> tuple[dict[str, float], str]:
     return {}, ""
 
 
+def _measure_confidence(report: Report, net, dataset: ImageSet, size: int, device) -> None:
+    """Similarity, 1: the ImageNet head's mean top-1 confidence here and on reference photos."""
+    if not net.labels:
+        report.not_measured.append(f"ImageNet confidence: {net.name} has no ImageNet head")
+        return
+    reference, report.reference_name = _reference_photos()
+    report.confidence = _confidence(net, dataset.images, size, device)
+    report.reference_confidence = _confidence(net, reference, size, device)
+
+
+def _too_small(report: Report) -> bool:
+    """Fewer than ``MIN_PER_CLASS`` images in a class: say which, and measure nothing more."""
+    few = [k for k, v in report.counts.items() if v < MIN_PER_CLASS]
+    if few:
+        why = (
+            f"class(es) {', '.join(few)} have fewer than {MIN_PER_CLASS} images; each class needs "
+            "at least one training, one validation and one test image"
+        )
+        report.not_measured += [f"the probe curve ({why})", f"the strategies ({why})"]
+    return bool(few)
+
+
+def _measure_curve(report: Report, net, dataset: ImageSet, splits: dict, size: int, device):
+    """Similarity, 2: a linear probe on every stage per split, C chosen on validation."""
+    layers = features.layer_names(net)
+    for layer in layers:
+        f = features.extract_features(net, dataset, layer=layer, image_size=size, device=device)
+        scores = []
+        for seed, idx in splits.items():
+            probe = probes.probe_splits(
+                {k: f[i] for k, i in idx.items()}, {k: dataset.labels[i] for k, i in idx.items()},
+                kind="logistic_torch", Cs=CS, seed=seed,
+            )  # fmt: skip
+            scores.append((probe.val_accuracy, probe.test_accuracy))
+        val, test = np.mean(scores, axis=0)
+        report.curve[layer] = {"val": float(val), "test": float(test)}
+    report.peak_stage = max(layers, key=lambda layer: report.curve[layer]["val"])
+
+
+def _place(report: Report) -> None:
+    """The scenario, from the size and the two similarity measurements, with its reasons."""
+    layers = list(report.curve)
+    peak = layers.index(report.peak_stage)
+    late = peak >= math.ceil(LATE_FRACTION * len(layers)) - 1
+    large = report.train_per_class >= LARGE_TRAIN_PER_CLASS
+    ratio = None if report.confidence is None else report.confidence / report.reference_confidence
+    confident = ratio is None or ratio >= CONFIDENCE_RATIO
+    size, similarity = (
+        ("large" if large else "small"),
+        ("similar" if late and confident else "different"),
+    )
+    report.scenario = f"{size}-{similarity}"
+    report.reasons.append(
+        f"a split leaves {report.train_per_class} training images in the smallest class "
+        f"({'at least' if large else 'fewer than'} {LARGE_TRAIN_PER_CLASS}: {size})"
+    )
+    report.reasons.append(
+        f"the probe peaks at {report.peak_stage} (stage {peak + 1} of {len(layers)}, "
+        f"{'in' if late else 'before'} the last third: "
+        f"{'the most specific' if late else 'more generic'} features serve this task best)"
+    )
+    if ratio is not None:
+        report.reasons.append(
+            f"the ImageNet head is {ratio:.0%} as confident here as on {report.reference_name} "
+            f"({'at least' if confident else 'below'} {CONFIDENCE_RATIO:.0%}: "
+            f"{'similar' if confident else 'different'})"
+        )
+
+
+def _recommend(report: Report) -> None:
+    """The course's own measurement of the scenario: its best strategy, and the best of the other
+    family (linear vs trained) as the alternative."""
+    chart, report.chart_source = measured_chart(report.scenario)
+    if not chart:
+        report.recommendation = RULES[report.scenario][1][0]
+        linear = report.recommendation.startswith("linear")
+        report.alternative = "fine-tune all" if linear else "linear: top"
+        report.chart_source = "CS231n's rule: no reference run of notebook 04 is installed"
+        return
+    ranked = sorted(chart, key=chart.get, reverse=True)
+    report.recommendation = ranked[0]
+    family = report.recommendation.startswith("linear")
+    report.alternative = next(
+        (st for st in ranked[1:] if st.startswith("linear") != family), ranked[1]
+    )
+
+
+def _run_both(report: Report, net, dataset: ImageSet, splits: dict, run: dict, steps) -> None:
+    """The recommendation and the alternative, 04's strategy code on the same seeds and splits."""
+    small = report.scenario.startswith("small")
+    for strategy in (report.recommendation, report.alternative):
+        accs = []
+        for seed, idx in splits.items():
+            split = {k: dataset.subset(i, name=f"{dataset.name}:{k}") for k, i in idx.items()}
+            out = strategies.run_strategy(
+                strategy, net, split, seed=seed, small=small,
+                batch_size=16 if small else 64, **run,
+            )  # fmt: skip
+            accs.append(out["test_acc"])
+            steps.update(0.5)
+        report.runs[strategy] = accs
+    report.verdict = experiments.compare(
+        report.runs[report.recommendation], report.runs[report.alternative]
+    )
+
+
 def advise(
     source: str | Path | ImageSet,
     backbone: str = "lite0",
     *,
-    seeds: Sequence[int] | None = None,
-    image_size: int | None = None,
-    epochs: int | None = None,
+    seeds: Sequence[int],
+    image_size: int,
+    epochs: int,
     device: torch.device | str | None = None,
     progress: bool = True,
     plot: bool = True,
 ) -> Report:
     """Measure ``source`` (an image folder ``root/<class>/<images>`` or an ImageSet), recommend a
-    strategy from notebook 04's measurements, run it and one alternative with seeds; see the
-    module docstring. Returns a :class:`Report`."""
-    import time
-
-    from tqdm.auto import tqdm
-
+    strategy from notebook 04's measurements, run it and one alternative with ``seeds`` at
+    ``image_size`` for ``epochs``; see the module docstring. Returns a :class:`Report`."""
     start = time.perf_counter()
     dataset = source if isinstance(source, ImageSet) else data.load_image_folder(source)
-    seeds = list(seeds if seeds is not None else config.by_profile(
-        quick=[0, 1], cpu=[0, 1, 2], gpu=[0, 1, 2, 3, 4]))  # fmt: skip
-    size = image_size or config.by_profile(quick=64, cpu=96, gpu=160)
-    epochs = epochs or config.by_profile(quick=2, cpu=8, gpu=20)
     device = device or config.pick_device()
     counts = dataset.counts()
-    smallest = min(counts.values())
-    imbalance = max(counts.values()) / max(smallest, 1)
-    not_measured, reasons = [], []
-    net = models.load_backbone(backbone)
-
-    # similarity, 1: the ImageNet head's confidence here and on reference photos
-    confidence = reference_confidence = None
-    if net.labels:
-        reference, reference_name = _reference_photos()
-        confidence = _confidence(net, dataset.images, size, device)
-        reference_confidence = _confidence(net, reference, size, device)
-    else:
-        not_measured.append(f"ImageNet confidence: {backbone} has no ImageNet head")
-
     report = Report(
-        dataset=dataset.name, counts=counts, imbalance=imbalance, train_per_class=None,
-        confidence=confidence, reference_confidence=reference_confidence, curve={},
-        peak_stage=None, scenario=None, recommendation=None, alternative=None, reasons=reasons,
-        chart_source="", runs={}, verdict=None, seeds=seeds, not_measured=not_measured,
+        dataset=dataset.name, counts=counts, seeds=list(seeds),
+        imbalance=max(counts.values()) / max(min(counts.values()), 1),
     )  # fmt: skip
-    if smallest < MIN_PER_CLASS:
-        few = [k for k, v in counts.items() if v < MIN_PER_CLASS]
-        why = (
-            f"class(es) {', '.join(few)} have fewer than {MIN_PER_CLASS} images; each class needs "
-            "at least one training, one validation and one test image"
-        )
-        not_measured += [f"the probe curve ({why})", f"the strategies ({why})"]
-        report.seconds = time.perf_counter() - start
-        return report
-
-    splits = {
-        seed: data.split_indices(
-            dataset.labels,
-            len(dataset.classes),
-            train=0.5,
-            val=0.2,
-            seed=seed,
-            class_names=dataset.classes,
-        )  # fmt: skip
-        for seed in seeds
-    }
-    train_counts = torch.bincount(dataset.labels[splits[seeds[0]]["train"]])
-    report.train_per_class = int(train_counts.min())
-    steps = tqdm(total=2 * len(seeds) + 1, desc="advisor", disable=not progress)
-
-    # similarity, 2: a linear probe on every stage, C chosen on validation
-    layers = features.layer_names(net)
-    per_seed = {layer: [] for layer in layers}
-    for layer in layers:
-        f = features.extract_features(net, dataset, layer=layer, image_size=size, device=device)
-        for seed, idx in splits.items():
-            probe = probes.probe_splits(
-                {k: f[i] for k, i in idx.items()}, {k: dataset.labels[i] for k, i in idx.items()},
-                kind="logistic_torch", Cs=(0.01, 0.1, 1.0, 10.0), seed=seed,
-            )  # fmt: skip
-            per_seed[layer].append((probe.val_accuracy, probe.test_accuracy))
-    steps.update(1)
-    report.curve = {
-        layer: {"val": float(np.mean([v for v, _ in vals])),
-                "test": float(np.mean([t for _, t in vals]))}
-        for layer, vals in per_seed.items()
-    }  # fmt: skip
-    peak = max(layers, key=lambda layer: report.curve[layer]["val"])
-    report.peak_stage = peak
-    late = layers.index(peak) >= math.ceil(LATE_FRACTION * len(layers)) - 1
-
-    # the scenario, from the two measurements and the size
-    large = report.train_per_class >= LARGE_TRAIN_PER_CLASS
-    confident = confidence is None or confidence >= CONFIDENCE_RATIO * reference_confidence
-    similar = late and confident
-    report.scenario = f"{'large' if large else 'small'}-{'similar' if similar else 'different'}"
-    reasons.append(
-        f"a split leaves {report.train_per_class} training images in the smallest class "
-        f"({'at least' if large else 'fewer than'} {LARGE_TRAIN_PER_CLASS}: "
-        f"{'large' if large else 'small'})"
-    )
-    where = f"stage {layers.index(peak) + 1} of {len(layers)}"
-    reasons.append(
-        f"the probe peaks at {peak} ({where}, {'in' if late else 'before'} the last third: "
-        f"{'the most specific' if late else 'more generic'} features serve this task best)"
-    )
-    if confidence is not None:
-        reasons.append(
-            f"the ImageNet head is {confidence / reference_confidence:.0%} as confident here as "
-            f"on {reference_name} ({'at least' if confident else 'below'} "
-            f"{CONFIDENCE_RATIO:.0%}: {'similar' if confident else 'different'})"
-        )
-
-    # the recommendation: the course's own measurement of that scenario
-    chart, report.chart_source = measured_chart(report.scenario)
-    if chart:
-        ranked = sorted(chart, key=chart.get, reverse=True)
-        report.recommendation = ranked[0]
-        family = report.recommendation.startswith("linear")
-        report.alternative = next(
-            (st for st in ranked[1:] if st.startswith("linear") != family), ranked[1]
-        )
-    else:
-        report.recommendation = RULES[report.scenario]
-        report.alternative = "fine-tune all" if report.recommendation.startswith("linear") else (
-            "linear: top")  # fmt: skip
-        report.chart_source = "CS231n's rule: no reference run of notebook 04 is installed"
-
-    # run both, with the same seeds and splits
-    for strategy in (report.recommendation, report.alternative):
-        accs = []
-        for pos, (seed, idx) in enumerate(splits.items()):
-            split = {k: dataset.subset(i, name=f"{dataset.name}:{k}") for k, i in idx.items()}
-            # the earlier stage for "linear: earlier stage": this split's best by validation
-            stage_val = {layer: per_seed[layer][pos][0] for layer in layers}
-            accs.append(_run(strategy, backbone, split, stage_val, seed, size, epochs, device))
-            steps.update(0.5)
-        report.runs[strategy] = accs
-    steps.close()
-    report.verdict = experiments.compare(
-        report.runs[report.recommendation], report.runs[report.alternative]
-    )
+    net = models.load_backbone(backbone)
+    _measure_confidence(report, net, dataset, image_size, device)
+    if not _too_small(report):
+        splits = _splits(dataset, report.seeds)
+        train = dataset.labels[splits[report.seeds[0]]["train"]]
+        report.train_per_class = int(torch.bincount(train).min())
+        steps = tqdm(total=2 * len(seeds) + 1, desc="advisor", disable=not progress)
+        _measure_curve(report, net, dataset, splits, image_size, device)
+        steps.update(1)
+        _place(report)
+        _recommend(report)
+        run = dict(image_size=image_size, epochs=epochs, device=device)
+        _run_both(report, net, dataset, splits, run, steps)
+        steps.close()
+        report.figure = figure(report) if plot else None
     report.seconds = time.perf_counter() - start
-    if plot:
-        report.figure = figure(report)
     return report
 
 
-def _run(strategy, backbone, split, stage_val, seed, size, epochs, device) -> float:
-    """Test accuracy of one strategy on one split (04's strategies, 03's fine-tuning recipe)."""
-    if strategy.startswith("linear"):
-        net = models.load_backbone(backbone)
-        if strategy == "linear: top":
-            layer = "penultimate"
-        else:  # the best stage by validation before the last third (04's "earlier stage")
-            layers = list(stage_val)
-            earlier = layers[: math.ceil(LATE_FRACTION * len(layers)) - 1] or layers[:1]
-            layer = max(earlier, key=stage_val.get)
-        feats = {
-            k: features.extract_features(net, v, layer=layer, image_size=size, device=device)
-            for k, v in split.items()
-        }
-        probe = probes.probe_splits(feats, split, kind="logistic_torch",
-                                    Cs=(0.01, 0.1, 1.0, 10.0), seed=seed)  # fmt: skip
-        return probe.test_accuracy
-    torch.manual_seed(seed)
-    scratch = strategy == "scratch"
-    net = models.load_backbone(backbone, weights=None if scratch else "imagenet")
-    run = training.fine_tune(
-        net, split, trainable_stages=2 if strategy == "fine-tune last 2" else net.num_stages,
-        head_lr=3e-3, backbone_lr=3e-3 if scratch else 3e-4, epochs=epochs, batch_size=16,
-        warmup_epochs=1, bn_policy="eval", augmentation={"scale": (0.7, 1.0), "flip": True},
-        image_size=size, seed=seed, device=device,
-    )  # fmt: skip
-    return run["test_acc"]
+def _splits(dataset: ImageSet, seeds: Sequence[int]) -> dict[int, dict[str, torch.Tensor]]:
+    """Per seed, the indices of a class-balanced split: half to train, a fifth to validate."""
+    labels, n = dataset.labels, len(dataset.classes)
+    return {
+        seed: data.split_indices(
+            labels, n, train=0.5, val=0.2, seed=seed, class_names=dataset.classes
+        )
+        for seed in seeds
+    }
 
 
 def figure(report: Report):

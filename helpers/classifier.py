@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def save_classifier(
         "format": FORMAT,
         "architecture": backbone.name,
         "classes": classes,
-        "image_size": int(image_size or backbone.input_size),
+        "image_size": int(image_size or backbone.image_size),
         "mean": [float(v) for v in backbone.mean],
         "std": [float(v) for v in backbone.std],
         "in_channels": int(backbone.in_channels),
@@ -81,20 +82,7 @@ def load_classifier(path: str | Path) -> Backbone:
     """A :class:`~helpers.models.Backbone` from a file of :func:`save_classifier`: its ``labels``
     are the saved class names, its mean, std and input size the saved preprocessing."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no classifier file at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load fails in many ways on a file of another kind
-        raise ClassifierFileError(
-            f"{path} is not a classifier saved by save_classifier "
-            f"({type(err).__name__}: {str(err).splitlines()[0][:120]})"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ClassifierFileError(
-            f"{path} is a PyTorch file but not a classifier saved by save_classifier "
-            "(a bare state dict has no class names or preprocessing)"
-        )
+    payload = _read_payload(path)
     arch, classes = payload["architecture"], list(payload["classes"])
     if arch not in models.BACKBONES:
         raise ClassifierFileError(f"{path}: unknown architecture {arch!r}")
@@ -110,15 +98,31 @@ def load_classifier(path: str | Path) -> Backbone:
             f"{str(err).splitlines()[0][:200]}"
         ) from None
     backbone.model.eval()
-    return dataclasses.replace(
-        backbone,
-        labels=classes,
-        mean=tuple(payload["mean"]),
-        std=tuple(payload["std"]),
-        input_size=int(payload["image_size"]),
-        in_channels=int(payload["in_channels"]),
-        weights=str(path),
+    preprocessing = dict(mean=tuple(payload["mean"]), std=tuple(payload["std"]))
+    preprocessing.update(
+        image_size=int(payload["image_size"]), in_channels=int(payload["in_channels"])
     )
+    return dataclasses.replace(backbone, labels=classes, weights=str(path), **preprocessing)
+
+
+def _read_payload(path: Path) -> dict:
+    """The dict :func:`save_classifier` wrote, loaded with ``weights_only=True``; clear errors for
+    a missing file, a file of another kind and a bare state dict."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no classifier file at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load fails in many ways on a file of another kind
+        raise ClassifierFileError(
+            f"{path} is not a classifier saved by save_classifier "
+            f"({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ClassifierFileError(
+            f"{path} is a PyTorch file but not a classifier saved by save_classifier "
+            "(a bare state dict has no class names or preprocessing)"
+        )
+    return payload
 
 
 def _images(source, size: int) -> tuple[torch.Tensor, list[str]]:
@@ -147,8 +151,6 @@ def _images(source, size: int) -> tuple[torch.Tensor, list[str]]:
     if not images:
         raise data.BadImageError(f"no readable image in {path}: {'; '.join(bad[:3])}")
     if bad:
-        import warnings
-
         warnings.warn(f"skipped {len(bad)} unreadable file(s): {'; '.join(bad[:3])}", stacklevel=3)
     return data.images_to_tensor(images, size=size), names
 
@@ -162,7 +164,7 @@ def predict(
 ) -> list[Prediction]:
     """Top-``k`` classes with probabilities for each image of ``source``: a folder (every image
     file in it and below), one image file, or uint8 images ``(N, C, H, W)``."""
-    size = image_size or backbone.input_size
+    size = image_size or backbone.image_size
     images, names = _images(source, size)
     k = min(k, backbone.head.out_features)
     probs, labels = models.predict_topk(backbone, images, k=k, image_size=size, device=device)

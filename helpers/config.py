@@ -6,6 +6,7 @@ import time: every function looks at the environment when it is called.
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import os
 import platform
 import random
@@ -138,7 +139,6 @@ def cache_dir(kind: str = "") -> Path:
 
 def environment() -> dict[str, Any]:
     """Versions, hardware and profile as a plain dict (see :func:`print_environment`)."""
-    import importlib.metadata as md
 
     def version(name: str) -> str:
         try:

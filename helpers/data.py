@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from . import config, fetch
 
@@ -171,8 +172,6 @@ def decode_files(
 
     Unreadable images are skipped and counted in one warning; the rest load.
     """
-    from tqdm.auto import tqdm
-
     arrays, labels, skipped = [], [], []
     for path, label in tqdm(files, desc=f"decoding {name}", leave=False, disable=len(files) < 200):
         try:
@@ -401,7 +400,11 @@ def _lab(which: str) -> Callable[[int], ImageSet]:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """One registry entry: what the dataset is and its sources, tried in order."""
+    """One registry entry: what the dataset is and its sources, tried in order.
+
+    ``decode_size``: the side images are decoded to once and cached at (the photo sets), before
+    any backbone's ``image_size``; ``None`` keeps the files' own size.
+    """
 
     name: str
     description: str
@@ -409,7 +412,7 @@ class DatasetInfo:
     licence: str
     get_it: str
     sources: tuple[tuple[str, Callable[[int], ImageSet]], ...]
-    default_size: int | None = None
+    decode_size: int | None = None
     online_only: bool = False
 
 
@@ -438,7 +441,7 @@ DATASETS: dict[str, DatasetInfo] = {
             licence="GPL-2.0+ (Tux Paint stamps)",
             get_it=fetch.how_to_get("tuxpaint"),
             sources=(("Debian package tuxpaint-stamps-default", _tuxpaint),),
-            default_size=256,
+            decode_size=256,
         ),
         DatasetInfo(
             name="openclipart",
@@ -447,7 +450,7 @@ DATASETS: dict[str, DatasetInfo] = {
             licence="public domain",
             get_it=fetch.how_to_get("openclipart"),
             sources=(("Debian package openclipart-png", _openclipart),),
-            default_size=256,
+            decode_size=256,
         ),
         DatasetInfo(
             name="digits8x8",
@@ -591,7 +594,7 @@ def load_dataset(name: str, *, download: bool = True, use_cache: bool = True) ->
     their native 8×8 / 28×28 grayscale (1 channel) and CIFAR-10 at 32×32 RGB.
     """
     info = dataset_info(name)
-    path = _cache_path(name, info.default_size)
+    path = _cache_path(name, info.decode_size)
     if use_cache and (cached := _read_cache(path)) is not None:
         return cached
     reasons = []
@@ -600,7 +603,7 @@ def load_dataset(name: str, *, download: bool = True, use_cache: bool = True) ->
             reasons.append(f"{label}: skipped (download=False)")
             continue
         try:
-            dataset = loader(info.default_size or 0)
+            dataset = loader(info.decode_size or 0)
         except SourceUnavailable as err:
             reasons.append(f"{label}: {err}")
             continue

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from . import config
 from .data import ImageSet, save_atomic
@@ -103,26 +104,15 @@ def compute_features(
 
     ``grid``: pool each map to ``grid × grid`` cells (``D = channels · grid²``); 1 = global pooling.
     """
-    from tqdm.auto import tqdm
-
     device = torch.device(device) if device is not None else config.pick_device()
-    size = image_size or backbone.input_size
-    model = backbone.model.to(device).eval()
-    conv = device.type != "mps"
-    if conv:
-        model = model.to(memory_format=torch.channels_last)
-    prep = Preprocessing.of(backbone, size=size)
+    model, conv = _frozen_model(backbone, device)
+    prep = Preprocessing.of(backbone, image_size or backbone.image_size)
     enabled, dtype = config.amp_settings(device)
     store, handle = _capture(backbone, layer, relu)
-    chunks = []
+    chunks, starts = [], range(0, len(dataset), batch_size)
     try:
-        for start in tqdm(
-            range(0, len(dataset), batch_size),
-            desc=f"{backbone.name}:{layer}",
-            disable=not progress,
-        ):
-            batch = dataset.images[start : start + batch_size].to(device, non_blocking=True)
-            x = prep(batch)
+        for start in tqdm(starts, desc=f"{backbone.name}:{layer}", disable=not progress):
+            x = prep(dataset.images[start : start + batch_size].to(device, non_blocking=True))
             if conv:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=dtype, enabled=enabled):
@@ -134,6 +124,14 @@ def compute_features(
     finally:
         handle.remove()
     return torch.cat(chunks)
+
+
+def _frozen_model(backbone: Backbone, device: torch.device) -> tuple[nn.Module, bool]:
+    """The backbone's network in eval mode on ``device``, channels-last where that is faster
+    (not on MPS); and whether it is channels-last."""
+    model = backbone.model.to(device).eval()
+    conv = device.type != "mps"
+    return (model.to(memory_format=torch.channels_last) if conv else model), conv
 
 
 def dataset_fingerprint(dataset: ImageSet) -> str:
@@ -184,42 +182,24 @@ def extract_features(
     backbone: Backbone,
     dataset: ImageSet,
     *,
-    layer: str = "penultimate",
-    relu: bool = True,
-    image_size: int | None = None,
-    batch_size: int = 128,
-    device: torch.device | str | None = None,
     cache: bool = True,
     cache_dir: Path | None = None,
-    progress: bool = False,
-    grid: int = 1,
+    **options,
 ) -> torch.Tensor:
-    """Pooled features float32 ``(N, D)`` of ``dataset`` at ``layer``, computed once and cached on
-    disk.
+    """Pooled features float32 ``(N, D)`` of ``dataset``, computed once and cached on disk.
 
-    ``layer`` is a stage name or ``"penultimate"`` (the CNN code, ``D = backbone.feature_dim``);
-    ``relu=False`` returns the code before its final ReLU; ``grid`` as in :func:`compute_features`.
+    ``options`` are :func:`compute_features`'s: ``layer`` (a stage name or ``"penultimate"``,
+    the CNN code, ``D = backbone.feature_dim``), ``relu=False`` (the code before its final
+    ReLU), ``image_size``, ``grid``, ``batch_size``, ``device``, ``progress``. The cache file
+    is keyed by everything that changes the features (:func:`cache_key`); an unreadable one is
+    rebuilt.
     """
-    size = image_size or backbone.input_size
-
-    def compute() -> torch.Tensor:
-        return compute_features(
-            backbone,
-            dataset,
-            layer=layer,
-            relu=relu,
-            image_size=size,
-            batch_size=batch_size,
-            device=device,
-            progress=progress,
-            grid=grid,
-        )
-
+    options["image_size"] = options.get("image_size") or backbone.image_size
     if not cache:
-        return compute()
-    path = (
-        cache_dir or config.cache_dir("features")
-    ) / f"{cache_key(backbone, dataset, layer, relu, size, grid)}.pt"
+        return compute_features(backbone, dataset, **options)
+    spec = (options.get("layer", "penultimate"), options.get("relu", True), options["image_size"])
+    stem = cache_key(backbone, dataset, *spec, grid=options.get("grid", 1))
+    path = (cache_dir or config.cache_dir("features")) / f"{stem}.pt"
     if path.exists():
         try:
             feats = torch.load(path, map_location="cpu", weights_only=True)
@@ -233,6 +213,6 @@ def extract_features(
                 f"feature cache {path.name} is unreadable ({type(err).__name__}); rebuilding it",
                 stacklevel=2,
             )
-    feats = compute()
+    feats = compute_features(backbone, dataset, **options)
     save_atomic(feats, path)
     return feats

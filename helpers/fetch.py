@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from tqdm.auto import tqdm
+
 from . import config
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
@@ -201,8 +203,6 @@ def _tar_members(path: Path, stack: contextlib.ExitStack) -> tarfile.TarFile:
 
 def _unpack(name: str, path: Path, target: Path, progress: bool) -> None:
     """Copy the manifest's files out of ``path`` into ``target``, checking every digest."""
-    from tqdm.auto import tqdm
-
     wanted = read_manifest(name)
     pattern = re.compile(SOURCES[name].member)
     found: dict[str, str] = {}

@@ -29,7 +29,7 @@ def predictions(
     """Class probabilities ``(N, K)`` (float32, on the CPU) of ``model`` on an ``ImageSet``.
 
     ``prep`` turns a uint8 batch ``(B, C, H, W)`` into the model's input (e.g.
-    ``backbone.preprocessing(size)``); the model is left in eval mode.
+    ``backbone.preprocessing(image_size)``); the model is left in eval mode.
     """
     device = torch.device(device) if device is not None else config.pick_device()
     model.to(device).eval()

@@ -37,6 +37,7 @@ class Backbone:
     - ``stages``: ordered ``(name, module)`` pairs from input to output, head excluded.
     - ``code_activation``: the module whose input is the pre-ReLU code and whose output is the
       ReLU'd code (pooled over space when 4-D); ``feature_dim`` is its width.
+    - ``image_size``: the side of the square input it was trained at.
     - ``head_name``: attribute path of the final Linear layer (e.g. ``"classifier"``, ``"fc"``).
     """
 
@@ -48,7 +49,7 @@ class Backbone:
     feature_dim: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    input_size: int
+    image_size: int
     weights: str
     in_channels: int = 3
     labels: list[str] | None = field(default=None, repr=False)
@@ -65,10 +66,20 @@ class Backbone:
     def num_stages(self) -> int:
         return len(self.stages)
 
-    def preprocessing(self, size: int | None = None) -> Preprocessing:
-        """The input this network expects (its size unless ``size`` is given, mean, std,
-        channels)."""
-        return Preprocessing.of(self, size=size)
+    def preprocessing(self, image_size: int | None = None) -> Preprocessing:
+        """The input this network expects: its own ``image_size`` unless one is given, its mean,
+        std and channels."""
+        return Preprocessing.of(self, image_size)
+
+
+def get_module(module: nn.Module, path: str) -> nn.Module:
+    """The submodule at a dotted ``path`` (``"blocks.3"``, ``"classifier.6"``)."""
+    return _get_attr(module, path)
+
+
+def set_module(module: nn.Module, path: str, value: nn.Module) -> None:
+    """Put ``value`` at the dotted ``path`` inside ``module``."""
+    _set_attr(module, path, value)
 
 
 def _get_attr(module: nn.Module, path: str) -> nn.Module:
@@ -142,7 +153,7 @@ def _lite0(weights: str | None) -> Backbone:
         feature_dim=model.num_features,
         mean=(0.5,) * 3,
         std=(0.5,) * 3,
-        input_size=224,
+        image_size=224,
         weights=weights or "random",
         labels=imagenet_labels(),
     )
@@ -196,7 +207,7 @@ def _resnet18(weights: str | None, download: bool = True) -> Backbone:
         feature_dim=512,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
-        input_size=224,
+        image_size=224,
         weights=weights or "random",
         labels=imagenet_labels(),
     )
@@ -227,7 +238,7 @@ def _alexnet(weights: str | None, download: bool = True) -> Backbone:
         feature_dim=4096,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
-        input_size=224,
+        image_size=224,
         weights=weights or "random",
         labels=imagenet_labels(),
     )
@@ -296,7 +307,7 @@ def _labcnn(weights: str | None, num_classes: int | None = None) -> Backbone:
         feature_dim=model.fc.in_features,
         mean=(0.5,),
         std=(0.5,),
-        input_size=28,
+        image_size=28,
         weights=str(weights or "random"),
         in_channels=1,
     )
@@ -322,7 +333,25 @@ def load_backbone(name: str, weights: str | None = "imagenet", **kwargs) -> Back
         raise ValueError(f"weights must be 'imagenet' or None for {name}, got {weights!r}")
     backbone = BACKBONES[name][0](weights, **kwargs)
     backbone.model.eval()
+    backbone.model.stage_paths = stage_paths(backbone)
     return backbone
+
+
+def stage_paths(backbone: Backbone) -> list[list[str]]:
+    """For each stage, the dotted paths of the network's own modules that make it up, in order
+    (a stage built as a new ``Sequential`` of the network's modules lists their paths).
+
+    Stored on the network as ``model.stage_paths`` (plain strings, so a deep copy keeps them
+    valid), :func:`helpers.training.fit` finds the frozen stages of a bare ``nn.Module`` by them.
+    """
+    names = {id(m): n for n, m in backbone.model.named_modules() if n}
+    paths = []
+    for _, stage in backbone.stages:
+        if id(stage) in names:
+            paths.append([names[id(stage)]])
+        else:
+            paths.append([names[id(m)] for m in stage.children() if id(m) in names])
+    return paths
 
 
 def available_backbones() -> dict[str, str]:
@@ -378,6 +407,19 @@ def freeze_stages(
         stage.requires_grad_(name in train)
     backbone.head.requires_grad_(train_head)
     return [n for n in names if n in train]
+
+
+def frozen_state_keys(backbone: Backbone) -> list[str]:
+    """State-dict keys (parameters and buffers) of the stages whose parameters are all frozen:
+    what must not change when only the other stages train under ``bn_policy="frozen"``."""
+    tensors = backbone.model.state_dict(keep_vars=True)
+    frozen = {
+        id(t)
+        for _, stage in backbone.stages
+        if not any(p.requires_grad for p in stage.parameters())
+        for t in [*stage.parameters(), *stage.buffers()]
+    }
+    return [k for k, t in tensors.items() if id(t) in frozen]
 
 
 def apply_bn_policy(model: nn.Module, policy: str) -> None:

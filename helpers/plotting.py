@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .experiments import pivot
+from .experiments import mean_ci, pivot
 
 
 def to_display(image: torch.Tensor) -> np.ndarray:
@@ -361,7 +361,6 @@ def mistakes(images: torch.Tensor, found: Sequence[dict], classes: Sequence[str]
 
 
 def _mean_ci(values: Sequence[float]) -> tuple[float, float]:
-    from .experiments import mean_ci
 
     mean, half = mean_ci(values)
     return mean, 0.0 if math.isnan(half) else half

@@ -72,26 +72,26 @@ def augment(
 
 @dataclass
 class Preprocessing:
-    """Resize to ``size``, adapt to ``channels``, normalise with ``mean``/``std``."""
+    """Resize to ``image_size``, adapt to ``channels``, normalise with ``mean``/``std``."""
 
-    size: int
+    image_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     channels: int = 3
 
     @classmethod
-    def of(cls, backbone, size: int | None = None) -> Preprocessing:
-        """A backbone's preprocessing (its ``input_size`` unless ``size`` is given)."""
+    def of(cls, backbone, image_size: int | None = None) -> Preprocessing:
+        """A backbone's preprocessing (its own ``image_size`` unless one is given)."""
         return cls(
-            size=size or backbone.input_size,
+            image_size=image_size or backbone.image_size,
             mean=tuple(backbone.mean),
             std=tuple(backbone.std),
             channels=backbone.in_channels,
         )
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(N, C, H, W)`` → float ``(N, channels, size, size)``."""
-        return preprocess(images, self.size, self.mean, self.std, self.channels)
+        """uint8 ``(N, C, H, W)`` → float ``(N, channels, image_size, image_size)``."""
+        return preprocess(images, self.image_size, self.mean, self.std, self.channels)
 
     def augmented(
         self,
@@ -101,10 +101,10 @@ class Preprocessing:
     ) -> torch.Tensor:
         """Like ``__call__`` with :func:`augment` fused in (uint8 in, float out).
 
-        The random crop is resampled straight from the stored images to ``size`` (one
+        The random crop is resampled straight from the stored images to ``image_size`` (one
         interpolation instead of resize-then-crop), then normalised.
         """
         k = self.channels
         x = preprocess(images, None, (0.0,) * k, (1.0,) * k, k)  # [0, 1], channels adapted
-        x = augment(x, out_size=self.size, generator=generator, **augmentation)
+        x = augment(x, out_size=self.image_size, generator=generator, **augmentation)
         return normalise(x, self.mean, self.std)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,6 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
+
+from . import features
 
 PROBES = ("logistic", "svm")
 KINDS = ("logistic", "svm", "logistic_torch")
@@ -98,6 +100,7 @@ class ProbeResult:
     val_curve: dict[float, float]
     train_accuracy: float | None = None
     test_accuracy: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
 
     def accuracy(
         self, features: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
@@ -214,4 +217,38 @@ def probe_splits(
     )
     result.train_accuracy = result.accuracy(features["train"], y["train"])
     result.test_accuracy = result.accuracy(features["test"], y["test"])
+    return result
+
+
+def probe_backbone(
+    backbone,
+    split: Mapping[str, object],
+    *,
+    layer: str = "penultimate",
+    image_size: int | None = None,
+    grid: int = 1,
+    kind: str = "logistic",
+    Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0),
+    seed: int = 0,
+    scaler: str | None = "standard",
+    device=None,
+    cache: bool = True,
+) -> ProbeResult:
+    """A linear probe on a frozen backbone: features of every part of ``split``, then
+    :func:`probe_splits`.
+
+    ``split``: :class:`~helpers.data.ImageSet` per part, with ``"train"``, ``"val"`` and
+    ``"test"``; any other part (a second validation half, say) is scored too, into
+    ``result.scores[part]``. ``layer``, ``image_size`` and ``grid`` as in
+    :func:`helpers.features.extract_features` (features cached unless ``cache=False``).
+    """
+    codes = {
+        part: features.extract_features(
+            backbone, ds, layer=layer, image_size=image_size, grid=grid, device=device, cache=cache
+        )
+        for part, ds in split.items()
+    }
+    result = probe_splits(codes, split, kind=kind, Cs=Cs, seed=seed, scaler=scaler)
+    for part in set(split) - {"train", "val", "test"}:
+        result.scores[part] = result.accuracy(codes[part], _labels(split[part]))
     return result

@@ -9,13 +9,16 @@ epoch, so no step waits for the host.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from . import config, models
 from .config import amp_settings
@@ -71,6 +74,33 @@ def _optimizer(
     return opt_cls(copies, lr=lr, **({"momentum": 0.9} if name == "sgd" else {}))
 
 
+@dataclass(frozen=True)
+class Optimization:
+    """How the weights move, the keywords that travel together into :func:`fit` (and, but for the
+    schedule, :func:`lr_range_test`): per-group learning rates (``param_groups``, see
+    :func:`helpers.models.param_groups`; otherwise every trainable parameter at ``lr``), the
+    ``optimizer`` (``"adamw"`` or ``"sgd"`` with momentum 0.9), ``weight_decay``, the LR
+    ``schedule`` (``"warmup_cosine"`` with ``warmup_epochs``, or ``"constant"``) and
+    ``label_smoothing``. The groups are copied, never changed."""
+
+    param_groups: list[dict] | None = None
+    lr: float = 1e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    warmup_epochs: float = 0.0
+    schedule: str = "warmup_cosine"
+    label_smoothing: float = 0.0
+
+    @classmethod
+    def of(cls, options: dict, caller: str = "fit") -> Optimization:
+        """From keyword arguments; an unknown one is a clear ``TypeError``."""
+        known = [f.name for f in fields(cls)]
+        if unknown := sorted(set(options) - set(known)):
+            raise TypeError(f"{caller}() got unknown keyword arguments {unknown}; it takes "
+                            f"{', '.join(known)} besides its own")  # fmt: skip
+        return cls(**options)
+
+
 @dataclass
 class _Session:
     """What ``fit`` and ``lr_range_test`` share: device, seeded generator, optimizer, AMP, data."""
@@ -84,18 +114,8 @@ class _Session:
     labels: torch.Tensor
 
 
-def _set_up(
-    model: nn.Module,
-    train_set: ImageSet,
-    *,
-    param_groups: list[dict] | None,
-    lr: float,
-    optimizer: str,
-    weight_decay: float,
-    device: torch.device | str | None,
-    seed: int,
-    channels_last: bool,
-) -> _Session:
+def _set_up(model: nn.Module, train_set: ImageSet, optim: Optimization, *, device, seed: int,
+            channels_last: bool) -> _Session:  # fmt: skip
     """Seed, move the model and the data to the device, and build the optimizer (groups copied)."""
     device = torch.device(device) if device is not None else config.pick_device()
     generator = config.seed_everything(seed)
@@ -103,8 +123,8 @@ def _set_up(
     if channels_last:
         model.to(memory_format=torch.channels_last)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    groups = param_groups or [{"params": trainable, "lr": lr}]
-    opt = _optimizer(groups, optimizer, lr, weight_decay)
+    groups = optim.param_groups or [{"params": trainable, "lr": optim.lr}]
+    opt = _optimizer(groups, optim.optimizer, optim.lr, optim.weight_decay)
     amp, dtype = amp_settings(device)
     images, labels = _on_device(train_set, device)
     return _Session(device, generator, opt, amp, dtype, images, labels)
@@ -146,18 +166,222 @@ def evaluate(
     return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
 
 
+@dataclass(frozen=True)
+class _Batches:
+    """How each training batch is made: its size, augmentation, memory layout, label smoothing."""
+
+    size: int
+    augmentation: dict | None
+    channels_last: bool
+    label_smoothing: float
+
+
+def _scheduler(opt, optim: Optimization, epochs: int, steps_per_epoch: int):
+    """The LR multiplier per step: warm-up + cosine, or constant."""
+    if optim.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {optim.schedule!r}; choose one of {SCHEDULES}")
+    if optim.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, _constant)
+    warmup = int(optim.warmup_epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(epochs * steps_per_epoch, warmup))
+
+
+def _train_epoch(model: nn.Module, run: _Session, prep: Preprocessing, batches: _Batches,
+                 scheduler, scaler, cached=None) -> tuple[float, float]:  # fmt: skip
+    """One pass over the shuffled training set; mean loss and accuracy (read once, at the end).
+    With ``cached`` (a frozen prefix) the batch's stored activations replace its images."""
+    loss_sum = torch.zeros((), device=run.device)
+    correct = torch.zeros((), device=run.device, dtype=torch.long)
+    n = len(run.labels)
+    for idx in _batches(n, batches.size, True, run.generator):
+        idx = idx.to(run.device, non_blocking=True)
+        if cached is not None:
+            x = cached.batch(idx)
+        elif batches.augmentation is not None:
+            x = prep.augmented(run.images[idx], generator=run.generator, **batches.augmentation)
+        else:
+            x = prep(run.images[idx])
+        if batches.channels_last and cached is None:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = run.labels[idx]
+        with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.amp):
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=batches.label_smoothing)
+        run.opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(run.opt)
+        scaler.update()
+        scheduler.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.detach().argmax(1) == y).sum()
+    return loss_sum.item() / n, correct.item() / n
+
+
+class _Feeder(nn.Module):
+    """Stands in for the first frozen module: returns the stored activations of the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows
+
+
+class _StopPrefix(Exception):
+    pass
+
+
+PREFIX_LIMIT_GIB = 1.0  # activations kept for a frozen prefix, at most (else the full path runs)
+
+
+def _frozen_prefix_paths(model: nn.Module, augmentation, bn_policy: str) -> list[str]:
+    """The module paths of the leading stages that compute the same output for an image in
+    every epoch: every parameter frozen, BatchNorm in eval mode under ``bn_policy``, no active
+    dropout, no augmentation before them. Empty when there are none (or ``TL_FROZEN_PREFIX=0``)."""
+    stages = getattr(model, "stage_paths", None)
+    if not stages or augmentation is not None or os.environ.get("TL_FROZEN_PREFIX") == "0":
+        return []
+    model.train()
+    models.apply_bn_policy(model, bn_policy)
+    paths = []
+    for stage in stages:
+        modules = [models.get_module(model, path) for path in stage]
+        inner = [m for top in modules for m in top.modules()]
+        if any(p.requires_grad for m in modules for p in m.parameters()) or any(
+            _varies(m) for m in inner
+        ):
+            break
+        paths += stage
+    return paths
+
+
+def _varies(m: nn.Module) -> bool:
+    """A module whose output changes from epoch to epoch in training mode."""
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        return m.training
+    rate = getattr(m, "p", getattr(m, "drop_prob", 0.0)) if "Drop" in type(m).__name__ else 0.0
+    return m.training and bool(rate)
+
+
+@torch.no_grad()
+def _prefix_outputs(model, last: str, images, prep, run: _Session, batch_size: int):
+    """The output of the module at ``last`` for every image, one forward pass cut short."""
+    store = {}
+
+    def hook(module, inputs, output):
+        store["x"] = output
+        raise _StopPrefix
+
+    handle = models.get_module(model, last).register_forward_hook(hook)
+    chunks = []
+    try:
+        for idx in _batches(len(images), batch_size, False, None):
+            x = prep(images[idx.to(images.device)]).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.amp):
+                try:
+                    model(x)
+                except _StopPrefix:
+                    pass
+            chunks.append(store["x"])
+    finally:
+        handle.remove()
+    return torch.cat(chunks)
+
+
+class _CachedPrefix:
+    """Frozen leading stages computed once: their outputs for the training (and validation)
+    images, and the network with those stages swapped for a feeder while it trains."""
+
+    def __init__(self, model, paths, acts, val):
+        self.model, self.paths, self.acts, self.val = model, paths, acts, val
+        self.feeder = _Feeder()
+        self.saved = {p: models.get_module(model, p) for p in paths}
+
+    def __enter__(self):
+        for i, path in enumerate(self.paths):
+            models.set_module(self.model, path, self.feeder if i == 0 else nn.Identity())
+        return self
+
+    def __exit__(self, *exc):
+        for path, module in self.saved.items():
+            models.set_module(self.model, path, module)
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        self.feeder.rows = self.acts[idx]
+        return torch.empty(len(idx), 0, device=self.acts.device)
+
+
+def _cache_prefix(model, train_set, val_set, prep, run: _Session, batches: _Batches,
+                  bn_policy: str) -> _CachedPrefix | None:  # fmt: skip
+    """The frozen prefix of ``model``, computed once; None where it would not be exact, would
+    not fit in ``PREFIX_LIMIT_GIB``, or its outputs do not give the network's own logits."""
+    paths = _frozen_prefix_paths(model, batches.augmentation, bn_policy)
+    if not paths:
+        return None
+    probe = _prefix_outputs(model, paths[-1], run.images[:2], prep, run, 2)
+    images = len(train_set) + (len(val_set) if val_set is not None else 0)
+    if probe[0].numel() * probe.element_size() * images > PREFIX_LIMIT_GIB * 2**30:
+        return None
+    acts = _prefix_outputs(model, paths[-1], run.images, prep, run, max(batches.size, 64))
+    val = None
+    if val_set is not None:
+        val_images, val_labels = _on_device(val_set, run.device)
+        val = (_prefix_outputs(model, paths[-1], val_images, prep, run, 256), val_labels)
+    cached = _CachedPrefix(model, paths, acts, val)
+    return cached if _agrees(model, cached, prep, run) else None
+
+
+@torch.no_grad()
+def _agrees(model, cached: _CachedPrefix, prep, run: _Session) -> bool:
+    """Whether the network with its prefix read from the cache gives its own logits on a few
+    training images (eval mode: nothing changes, no random number is drawn)."""
+    model.eval()
+    idx = torch.arange(min(8, len(run.labels)), device=run.device)
+    x = prep(run.images[idx]).contiguous(memory_format=torch.channels_last)
+    with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.amp):
+        full = model(x).float()
+        with cached:
+            fed = model(cached.batch(idx)).float()
+    return fed.shape == full.shape and torch.allclose(fed, full, rtol=1e-3, atol=1e-4)
+
+
+@torch.no_grad()
+def _cached_evaluate(model, cached: _CachedPrefix, run: _Session) -> dict[str, float]:
+    """:func:`evaluate` on the validation set, the frozen prefix read from the cache."""
+    model.eval()
+    acts, labels = cached.val
+    loss_sum = torch.zeros((), device=run.device)
+    correct = torch.zeros((), device=run.device, dtype=torch.long)
+    for idx in _batches(len(labels), 256, False, None):
+        idx = idx.to(run.device)
+        cached.feeder.rows = acts[idx]
+        with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.amp):
+            logits = model(torch.empty(len(idx), 0, device=run.device))
+        loss_sum += F.cross_entropy(logits.float(), labels[idx], reduction="sum")
+        correct += (logits.argmax(1) == labels[idx]).sum()
+    n = max(len(labels), 1)
+    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
+
+
+HISTORY = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def _record(history: dict, loss: float, accuracy: float, val: dict, seconds: float) -> None:
+    history["train_loss"].append(loss)
+    history["train_accuracy"].append(accuracy)
+    for key in ("loss", "accuracy") if val else ():
+        history[f"val_{key}"].append(val[key])
+    history["seconds"].append(seconds)
+
+
 def fit(
     model: nn.Module,
     train_set: ImageSet,
     prep: Preprocessing,
     *,
-    param_groups: list[dict] | None = None,
-    lr: float = 1e-3,
     epochs: int = 5,
     batch_size: int = 64,
-    optimizer: str = "adamw",
-    weight_decay: float = 0.0,
-    warmup_epochs: float = 0.0,
     bn_policy: str = "train",
     augmentation: dict | None = None,
     val_set: ImageSet | None = None,
@@ -165,175 +389,57 @@ def fit(
     seed: int = 0,
     channels_last: bool = True,
     progress: bool = True,
-    label_smoothing: float = 0.0,
-    schedule: str = "warmup_cosine",
+    **optimization,
 ) -> dict[str, list[float]]:
-    """Train ``model`` on ``train_set``; return the history
-    ``{"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}`` per epoch.
-
-    ``param_groups`` (see :func:`helpers.models.param_groups`) sets per-group LRs; otherwise all
-    trainable parameters use ``lr``; the groups are copied, never changed. LRs follow a warm-up +
-    cosine schedule stepped per batch (``schedule="constant"`` keeps them fixed).
-    ``augmentation``: keyword arguments of :func:`augment` (``None``: no augmentation).
-    ``bn_policy``: see :func:`helpers.models.apply_bn_policy`.
-    """
-    from tqdm.auto import tqdm
-
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
-    run = _set_up(
-        model,
-        train_set,
-        param_groups=param_groups,
-        lr=lr,
-        optimizer=optimizer,
-        weight_decay=weight_decay,
-        device=device,
-        seed=seed,
-        channels_last=channels_last,
-    )
-    device, generator, opt = run.device, run.generator, run.opt
-    enabled, dtype, images, labels = run.amp, run.dtype, run.images, run.labels
-    steps_per_epoch = math.ceil(len(train_set) / batch_size)
-    if schedule == "warmup_cosine":
-        factor = warmup_cosine(epochs * steps_per_epoch, int(warmup_epochs * steps_per_epoch))
-    else:
-        factor = _constant
-    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    scaler = torch.amp.GradScaler(device.type, enabled=enabled and dtype == torch.float16)
-    history: dict[str, list[float]] = {
-        k: [] for k in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-    }
-    bar = tqdm(range(epochs), desc="epochs", disable=not progress)
-    for _ in bar:
-        start = time.perf_counter()
-        model.train()
-        models.apply_bn_policy(model, bn_policy)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        history["lr"].append(opt.param_groups[-1]["lr"])
-        for idx in _batches(len(train_set), batch_size, True, generator):
-            idx = idx.to(device, non_blocking=True)
-            if augmentation is not None:
-                x = prep.augmented(images[idx], generator=generator, **augmentation)
-            else:
-                x = prep(images[idx])
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = labels[idx]
-            with torch.autocast(device.type, dtype=dtype, enabled=enabled):
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            scheduler.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y).sum()
-        history["train_loss"].append(loss_sum.item() / len(train_set))
-        history["train_accuracy"].append(correct.item() / len(train_set))
-        if val_set is not None:
-            val = evaluate(model, val_set, prep, device=device)
-            history["val_loss"].append(val["loss"])
-            history["val_accuracy"].append(val["accuracy"])
-        history["seconds"].append(time.perf_counter() - start)
-        bar.set_postfix(
-            loss=f"{history['train_loss'][-1]:.3f}",
-            val_acc=f"{history['val_accuracy'][-1]:.3f}" if val_set is not None else "-",
-        )
+    """Train ``model`` on ``train_set``; per epoch ``train_loss``, ``train_accuracy``,
+    ``val_loss``, ``val_accuracy``, ``lr``, ``seconds``. ``optimization``: :class:`Optimization`'s
+    keywords (the LR schedule steps per batch); ``augmentation``: :func:`augment`'s keywords
+    (``None``: none); ``bn_policy``: see :func:`helpers.models.apply_bn_policy`."""
+    optim = Optimization.of(optimization)
+    run = _set_up(model, train_set, optim, device=device, seed=seed, channels_last=channels_last)
+    scheduler = _scheduler(run.opt, optim, epochs, math.ceil(len(train_set) / batch_size))
+    scaler = torch.amp.GradScaler(run.device.type, enabled=run.amp and run.dtype == torch.float16)
+    batches = _Batches(batch_size, augmentation, channels_last, optim.label_smoothing)
+    history: dict[str, list[float]] = {k: [] for k in HISTORY}
+    cached = _cache_prefix(model, train_set, val_set, prep, run, batches, bn_policy)
+    with cached or contextlib.nullcontext():
+        for _ in (bar := tqdm(range(epochs), desc="epochs", disable=not progress)):
+            start = time.perf_counter()
+            model.train()
+            models.apply_bn_policy(model, bn_policy)
+            history["lr"].append(run.opt.param_groups[-1]["lr"])
+            loss, accuracy = _train_epoch(model, run, prep, batches, scheduler, scaler, cached)
+            val = _validate(model, val_set, prep, run, cached)
+            _record(history, loss, accuracy, val, time.perf_counter() - start)
+            bar.set_postfix(loss=f"{loss:.3f}")
     model.eval()
     return history
 
 
-def lr_range_test(
-    model: nn.Module,
-    train_set: ImageSet,
-    prep: Preprocessing,
-    *,
-    param_groups: list[dict] | None = None,
-    start_lr: float = 1e-6,
-    end_lr: float = 1.0,
-    steps: int = 100,
-    batch_size: int = 64,
-    optimizer: str = "adamw",
-    weight_decay: float = 0.0,
-    bn_policy: str = "train",
-    device: torch.device | str | None = None,
-    seed: int = 0,
-    smoothing: float = 0.1,
-    stop_factor: float = 4.0,
-) -> dict:
-    """Leslie Smith's LR range test: raise the LR geometrically every step, record the training
-    loss.
+def _validate(model, val_set, prep, run: _Session, cached) -> dict[str, float]:
+    if val_set is None:
+        return {}
+    if cached is not None:
+        return _cached_evaluate(model, cached, run)
+    return evaluate(model, val_set, prep, device=run.device)
 
-    The LR goes from ``start_lr`` to ``end_lr`` over ``steps`` mini-batches (cycling through
-    ``train_set``). With ``param_groups`` every group's LR is scaled by the same factor, so their
-    ratios stay fixed and ``lr`` reports the *last* group's (the head's) LR. The test stops early
-    once
-    the smoothed loss exceeds ``stop_factor`` × its minimum. The model's weights and BatchNorm
-    statistics are restored afterwards. Returns ``{"lr", "loss", "smoothed"}`` (lists, one per
-    step), ``"min_lr"`` (LR at the smoothed minimum), ``"steepest_lr"`` (LR of the steepest
-    descent) and ``"suggested_lr"`` = ``min_lr / 10`` (the usual rule: an order of magnitude
-    below where the loss is lowest, before it blows up).
-    """
-    if not 0 < start_lr < end_lr:
-        raise ValueError("need 0 < start_lr < end_lr")
-    if steps < 5:
-        raise ValueError("an LR range test needs at least 5 steps")
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    run = _set_up(
-        model,
-        train_set,
-        param_groups=param_groups,
-        lr=start_lr,
-        optimizer=optimizer,
-        weight_decay=weight_decay,
-        device=device,
-        seed=seed,
-        channels_last=False,
-    )
-    device, generator, opt = run.device, run.generator, run.opt
-    enabled, dtype, images, labels = run.amp, run.dtype, run.images, run.labels
-    top = opt.param_groups[-1]["lr"]
-    ratios = [g["lr"] / top for g in opt.param_groups]
-    for g, r in zip(opt.param_groups, ratios):
-        g["lr"] = start_lr * r
-    growth = (end_lr / start_lr) ** (1 / (steps - 1))
-    lrs, losses, smoothed = [], [], []
-    avg, best = 0.0, math.inf
-    batches = iter(())
-    try:
-        model.train()
-        models.apply_bn_policy(model, bn_policy)
-        for step in range(steps):
-            idx = next(batches, None)
-            if idx is None:
-                batches = _batches(len(train_set), batch_size, True, generator, drop_last=True)
-                idx = next(batches)
-            idx = idx.to(device)
-            lr = start_lr * growth**step
-            for g, r in zip(opt.param_groups, ratios):
-                g["lr"] = lr * r
-            x = prep(images[idx]).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=dtype, enabled=enabled):
-                loss = F.cross_entropy(model(x).float(), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            value = loss.item()
-            if not math.isfinite(value):
-                break
-            avg = smoothing * value + (1 - smoothing) * avg if step else value
-            lrs.append(lr)
-            losses.append(value)
-            smoothed.append(avg)
-            best = min(best, avg)
-            if avg > stop_factor * best:
-                break
-    finally:
-        model.load_state_dict(saved)
-        model.eval()
+
+def _range_step(model, run: _Session, idx, prep, lr: float, ratios: list[float]) -> float:
+    """One step of the range test at ``lr`` (every group at its fixed ratio); the loss."""
+    idx = idx.to(run.device)
+    for g, r in zip(run.opt.param_groups, ratios):
+        g["lr"] = lr * r
+    x = prep(run.images[idx]).contiguous(memory_format=torch.channels_last)
+    with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.amp):
+        loss = F.cross_entropy(model(x).float(), run.labels[idx])
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    return loss.item()
+
+
+def _range_summary(lrs: list[float], losses: list[float], smoothed: list[float]) -> dict:
+    """Where the smoothed loss is lowest and where it falls fastest; the pick a decade below."""
     if len(smoothed) < 3:
         raise RuntimeError("the loss diverged within the first steps; lower start_lr")
     i_min = min(range(len(smoothed)), key=smoothed.__getitem__)
@@ -349,6 +455,69 @@ def lr_range_test(
     }
 
 
+def _sweep(model, run: _Session, prep, lrs, batch_size: int, smoothing: float, stop: float):
+    """The range test's steps: ``(lr, loss, smoothed loss)`` until the smoothed loss exceeds
+    ``stop`` × its minimum or the loss is no longer finite."""
+    top = run.opt.param_groups[-1]["lr"]
+    ratios = [g["lr"] / top for g in run.opt.param_groups]
+    avg, best, batches = 0.0, math.inf, iter(())
+    for step, lr in enumerate(lrs):
+        idx = next(batches, None)
+        if idx is None:
+            batches = _batches(len(run.labels), batch_size, True, run.generator, drop_last=True)
+            idx = next(batches)
+        value = _range_step(model, run, idx, prep, lr, ratios)
+        if not math.isfinite(value):
+            return
+        avg = smoothing * value + (1 - smoothing) * avg if step else value
+        yield lr, value, avg
+        best = min(best, avg)
+        if avg > stop * best:
+            return
+
+
+def lr_range_test(
+    model: nn.Module,
+    train_set: ImageSet,
+    prep: Preprocessing,
+    *,
+    start_lr: float = 1e-6,
+    end_lr: float = 1.0,
+    steps: int = 100,
+    batch_size: int = 64,
+    bn_policy: str = "train",
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    smoothing: float = 0.1,
+    stop_factor: float = 4.0,
+    **optimization,
+) -> dict:
+    """Leslie Smith's LR range test: the LR grows geometrically from ``start_lr`` to ``end_lr``
+    over ``steps`` mini-batches (``optimization``: ``param_groups``, ``optimizer``,
+    ``weight_decay``, every group scaled alike); the test stops once the smoothed loss exceeds
+    ``stop_factor`` × its minimum, and restores the weights and BatchNorm statistics. Returns
+    per step ``lr`` (the last group's), ``loss``, ``smoothed``; ``min_lr``, ``steepest_lr`` and
+    ``suggested_lr`` = ``min_lr / 10``.
+    """
+    if not 0 < start_lr < end_lr:
+        raise ValueError("need 0 < start_lr < end_lr")
+    if steps < 5:
+        raise ValueError("an LR range test needs at least 5 steps")
+    optim = Optimization.of({**optimization, "lr": start_lr}, caller="lr_range_test")
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    run = _set_up(model, train_set, optim, device=device, seed=seed, channels_last=False)
+    growth = (end_lr / start_lr) ** (1 / (steps - 1))
+    lrs = (start_lr * growth**step for step in range(steps))
+    try:
+        model.train()
+        models.apply_bn_policy(model, bn_policy)
+        found = list(_sweep(model, run, prep, lrs, batch_size, smoothing, stop_factor))
+    finally:
+        model.load_state_dict(saved)
+        model.eval()
+    return _range_summary(*(list(x) for x in zip(*found)) if found else ([], [], []))
+
+
 def fine_tune(
     backbone,
     split: dict[str, ImageSet],
@@ -357,52 +526,30 @@ def fine_tune(
     head_lr: float,
     backbone_lr: float,
     stage_lrs: dict[str, float] | None = None,
-    epochs: int,
-    batch_size: int,
-    warmup_epochs: float = 1.0,
-    bn_policy: str = "eval",
-    augmentation: dict | None = None,
-    image_size: int | None = None,
     new_head: bool = True,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-    progress: bool = False,
+    image_size: int | None = None,
+    **fit_options,
 ) -> dict:
-    """Notebook 03's recipe in one call: new head, freeze, per-group LRs, :func:`fit`, score.
-
-    1. ``backbone`` arrives with its weights (pretrained, or random for a scratch baseline);
-    2. a fresh head for ``split["train"]``'s classes (``new_head=False`` keeps the current one);
-    3. all but the last ``trainable_stages`` stages frozen;
-    4. parameter groups: the head at ``head_lr``, the stages at ``backbone_lr`` (or
-       ``stage_lrs``).
-    Trains on ``split["train"]`` with ``split["val"]`` scored after every epoch, then scores
-    ``split["test"]`` once. Returns ``val_acc`` (last epoch), ``test_acc``, ``train_acc``,
-    the ``history``, the per-stage weight ``change`` and the names of ``stages_trained``.
+    """Notebook 03's recipe in one call: 1. ``backbone`` with its weights (pretrained, or random
+    for a scratch baseline); 2. a fresh head for ``split["train"]``'s classes (``new_head=False``
+    keeps it); 3. all but the last ``trainable_stages`` frozen; 4. the head at ``head_lr``, the
+    stages at ``backbone_lr`` (or ``stage_lrs``); then :func:`fit`.
+    ``fit_options`` go to :func:`fit` (defaults ``warmup_epochs=1``, ``bn_policy="eval"``, no
+    progress bar), with ``split["val"]`` scored each epoch; ``split["test"]`` is scored once.
+    Returns ``val_acc`` (last epoch), ``test_acc``, ``train_acc``, the ``history``, the per-stage
+    weight ``change`` and the names of ``stages_trained``.
     """
+    fit_options = {"warmup_epochs": 1.0, "bn_policy": "eval", "progress": False, **fit_options}
     start = {n: p.detach().clone() for n, p in backbone.model.named_parameters()}
     if new_head:
-        models.replace_head(backbone, len(split["train"].classes), seed=seed)
+        models.replace_head(backbone, len(split["train"].classes), seed=fit_options.get("seed", 0))
     trained = models.freeze_stages(backbone, trainable_stages=trainable_stages)
-    groups = models.param_groups(
-        backbone, head_lr=head_lr, backbone_lr=backbone_lr, stage_lrs=stage_lrs
-    )
+    groups = models.param_groups(backbone, head_lr=head_lr, backbone_lr=backbone_lr,
+                                 stage_lrs=stage_lrs)  # fmt: skip
     prep = backbone.preprocessing(image_size)
-    history = fit(
-        backbone.model,
-        split["train"],
-        prep,
-        param_groups=groups,
-        epochs=epochs,
-        batch_size=batch_size,
-        warmup_epochs=warmup_epochs,
-        bn_policy=bn_policy,
-        augmentation=augmentation,
-        val_set=split.get("val"),
-        seed=seed,
-        progress=progress,
-        device=device,
-    )
-    test = evaluate(backbone.model, split["test"], prep, device=device)
+    history = fit(backbone.model, split["train"], prep, param_groups=groups,
+                  val_set=split.get("val"), **fit_options)  # fmt: skip
+    test = evaluate(backbone.model, split["test"], prep, device=fit_options.get("device"))
     return {
         "val_acc": history["val_accuracy"][-1] if history["val_accuracy"] else None,
         "test_acc": test["accuracy"],

@@ -60,13 +60,8 @@ def lr_explorer(runs: Mapping[tuple, dict], reference: dict | None = None):
             f"backbone LR {backbone_lr:g}, head LR {head_lr:g}, {schedule}: "
             f"test {mean * 100:.1f} % (mean of {len(run['test_acc'])} seeds)"
         )
-        fig = plotting.training_curves(
-            run["histories"],
-            run["changes"],
-            reference_histories=reference.get("histories", ()),
-            reference_changes=reference.get("changes", ()),
-            title=title,
-        )
+        grey = {f"reference_{k}": reference.get(k, ()) for k in ("histories", "changes")}
+        fig = plotting.training_curves(run["histories"], run["changes"], title=title, **grey)
         plt.show()
         return fig
 

@@ -3,6 +3,8 @@ import torch
 
 from helpers import advisor, data, features, models
 
+RUN = dict(seeds=[0, 1], image_size=64, epochs=2)  # notebook 08's quick configuration
+
 
 def _images(per_class: int, classes: int = 2) -> data.ImageSet:
     torch.manual_seed(0)
@@ -16,7 +18,7 @@ def _images(per_class: int, classes: int = 2) -> data.ImageSet:
 
 
 def test_too_little_data_is_reported_not_raised():
-    report = advisor.advise(_images(2), plot=False, progress=False)
+    report = advisor.advise(_images(2), plot=False, progress=False, **RUN)
     assert report.recommendation is None and report.runs == {} and report.choice is None
     assert report.counts == {"class0": 2, "class1": 2}
     text = str(report)
@@ -27,7 +29,7 @@ def test_too_little_data_is_reported_not_raised():
 
 def test_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        advisor.advise(tmp_path / "nowhere", progress=False)
+        advisor.advise(tmp_path / "nowhere", progress=False, **RUN)
 
 
 def test_measured_chart_reads_the_reference_run_of_04(monkeypatch, tmp_path):
@@ -54,8 +56,7 @@ def _synthetic_folder(root, per_class=8):
 
 
 def test_advise_measures_recommends_and_runs_two_strategies(tmp_path, monkeypatch):
-    monkeypatch.setenv("TL_PROFILE", "quick")
-    report = advisor.advise(_synthetic_folder(tmp_path / "mine"), progress=False)
+    report = advisor.advise(_synthetic_folder(tmp_path / "mine"), progress=False, **RUN)
     net = models.load_backbone("lite0")
     assert report.counts == {"blue": 8, "red": 8} and report.imbalance == 1.0
     assert list(report.curve) == features.layer_names(net)

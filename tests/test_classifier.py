@@ -33,7 +33,7 @@ def test_round_trip_gives_identical_logits_and_labels(tuned, tmp_path):
     payload = torch.load(path, weights_only=True)  # loads without executing pickled code
     assert payload["classes"] == ["cat", "dog", "fish"] and payload["image_size"] == 96
     back = classifier.load_classifier(path)
-    assert back.labels == ["cat", "dog", "fish"] and back.input_size == 96
+    assert back.labels == ["cat", "dog", "fish"] and back.image_size == 96
     assert (back.mean, back.std) == (tuned.mean, tuned.std)
     _same_weights_and_close_logits(tuned, back, torch.randn(2, 3, 96, 96))
 
@@ -42,7 +42,7 @@ def test_round_trip_of_the_lab_cnn(tmp_path):
     net = models.load_backbone("labcnn", weights=None, num_classes=4)
     path = classifier.save_classifier(net, tmp_path / "lab.pt", list("abcd"))
     back = classifier.load_classifier(path)
-    x = torch.randn(3, net.in_channels, net.input_size, net.input_size)
+    x = torch.randn(3, net.in_channels, net.image_size, net.image_size)
     _same_weights_and_close_logits(net, back, x)
     assert back.labels == list("abcd")
 

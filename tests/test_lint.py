@@ -81,3 +81,18 @@ def test_preprocessing_sits_below_models_features_and_training():
     for module in ("models", "features", "training"):
         assert "preprocessing" in graph[module], module
     assert "features" not in graph["training"] and "features" not in graph["models"]
+
+
+def test_the_module_map_lists_every_module_bottom_up():
+    """helpers/__init__.py names every module, and no module imports one listed after it."""
+    import re
+
+    text = (ROOT / "helpers" / "__init__.py").read_text()
+    listed = re.findall(r"``(\w+)``", text.split('"""')[1])
+    order = [m for m in listed if (ROOT / "helpers" / f"{m}.py").exists()]
+    modules = {p.stem for p in (ROOT / "helpers").glob("*.py")} - {"__init__"}
+    assert set(order) == modules, f"not in the module map: {sorted(modules - set(order))}"
+    graph = helpers_imports()
+    for i, module in enumerate(order):
+        above = set(order[i + 1 :]) & graph[module]
+        assert not above, f"{module} imports {sorted(above)}, listed above it"

@@ -43,6 +43,6 @@ def test_fused_augmentation_output_size_and_range():
 def test_preprocessing_is_read_off_the_backbone():
     lab = models.load_backbone("labcnn", weights=None)
     assert lab.preprocessing() == preprocessing.Preprocessing(28, (0.5,), (0.5,), channels=1)
-    assert lab.preprocessing(size=32).size == 32 and lab.num_stages == 5
+    assert lab.preprocessing(image_size=32).image_size == 32 and lab.num_stages == 5
     lite0 = models.load_backbone("lite0", weights=None)
     assert lite0.preprocessing() == preprocessing.Preprocessing(224, (0.5,) * 3, (0.5,) * 3, 3)

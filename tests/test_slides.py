@@ -74,3 +74,39 @@ def test_slides_of_07_open_offline_in_chromium(tmp_path):
     problems, counts = check_slides.check([deck])
     assert not problems, "\n".join(problems)
     assert counts[deck.name] >= 10
+
+
+def test_bookkeeping_cells_show_their_output_only():
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.source.startswith("# What this run measured"):
+                assert build_slides.OUTPUT_ONLY in cell.metadata.get("tags", []), path.name
+
+
+def test_the_overflow_check_finds_a_line_past_the_slide_edge(tmp_path):
+    """A code line of 100 columns fits a slide; one of 180 runs past it and is reported, and an
+    output line wraps at its spaces instead."""
+    from conftest import browser_missing, require_browser
+
+    require_browser("the slides check")
+    nb = nbformat.v4.new_notebook()
+    fits, wide = "x = " + "1 + " * 24 + "1", "y = " + "2 + " * 44 + "2"
+    words = nbformat.v4.new_output("stream", name="stdout", text="word " * 80 + "\n")
+    cells = [nbformat.v4.new_markdown_cell("# a deck"), nbformat.v4.new_code_cell(fits),
+             nbformat.v4.new_code_cell(wide, outputs=[words])]  # fmt: skip
+    for cell, kind in zip(cells, ("slide", "slide", "slide")):
+        cell.metadata["slideshow"] = {"slide_type": kind}
+    nb.cells = cells
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    source = tmp_path / "99_deck.ipynb"
+    nbformat.write(nb, source)
+    nbformat.write(nb, executed / source.name)
+    out = tmp_path / "slides"
+    assert build_slides.main(["--from", str(executed), "--out", str(out), str(source)]) == 0
+    if not (out / "assets").exists():
+        browser_missing("npm could not fetch reveal.js: the deck needs its CDN")
+    import check_slides
+
+    problems, _ = check_slides.check([out / "99_deck.slides.html"])
+    assert len(problems) == 1 and "slide 3" in problems[0] and "y = 2" in problems[0], problems

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import SlidesExporter
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -108,15 +109,34 @@ def for_slides(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+# Readable at lecture distance and never cut at the slide's edge: the prompts go (they take
+# width, and a lecture needs no execution counts); a code line of the course's 100 columns fits
+# the slide at this size; output wraps at word boundaries, never inside a word.
+SLIDE_CSS = """<style type="text/css">
+.reveal .jp-InputPrompt, .reveal .jp-OutputPrompt { display: none; }
+.reveal .jp-InputArea pre, .reveal .jp-CodeMirrorEditor pre, .reveal .highlight pre {
+  font-size: 12.5px !important; line-height: 1.3 !important; white-space: pre; }
+.reveal .jp-OutputArea-output pre {
+  font-size: 12.5px !important; line-height: 1.3 !important; white-space: pre-wrap !important;
+  word-break: normal !important;
+  overflow-wrap: normal !important; }
+</style>
+"""
+OUTPUT_ONLY = "output_only"  # cells whose code is bookkeeping: the slides show what they print
+
+
 def to_slides(nb: nbformat.NotebookNode, title: str, local: bool) -> str:
     urls = (
         dict(reveal_url_prefix="assets/reveal.js", require_js_url="assets/require.js",
              jquery_url="assets/jquery.min.js", mathjax_url="assets/mathjax-standin.js")
         if local else {}
     )  # fmt: skip
-    exporter = SlidesExporter(reveal_scroll=True, reveal_number="c/t", **urls)
+    config = Config(
+        {"TagRemovePreprocessor": {"enabled": True, "remove_input_tags": {OUTPUT_ONLY}}}
+    )
+    exporter = SlidesExporter(config=config, reveal_scroll=True, reveal_number="c/t", **urls)
     body, _ = exporter.from_notebook_node(for_slides(nb), resources={"metadata": {"name": title}})
-    return body.replace(BADGE_URL, "colab-badge.svg")
+    return body.replace(BADGE_URL, "colab-badge.svg").replace("</head>", SLIDE_CSS + "</head>", 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,8 @@
 Playwright from PyPI drives Debian's ``chromium`` (as tools/check_book.py does). Offline by
 design: requests to other hosts are refused and listed. Per file: reveal.js must start
 (its ``.reveal.ready`` class), every slide is visited, and any console error, uncaught page error,
-broken image or error output of an executed cell is a problem. Exit code 1 and one line per
+broken image, error output of an executed cell, or code, output or table that runs past the
+slide's edge is a problem. Exit code 1 and one line per
 problem when anything is found.
 """
 
@@ -18,6 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_book import broken_images, browser_path, offline_context, watched_page  # noqa: E402
 
 REVEAL = "assets/reveal.js/dist/reveal.js"
+# what runs past the current slide: a code or output block whose content is wider than the block
+# (cut or scrolled), or a block that reaches beyond the slide's right edge (4 px for borders)
+OVERFLOW = """() => {
+  const slide = _deck.getCurrentSlide(), edge = slide.getBoundingClientRect().right + 4;
+  return [...slide.querySelectorAll('pre, table')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > edge)
+    .map(el => el.innerText.split('\\n')[0].slice(0, 80));
+}"""
 
 
 def check(files: list[Path]) -> tuple[list[str], dict[str, int]]:
@@ -38,7 +47,9 @@ def check(files: list[Path]) -> tuple[list[str], dict[str, int]]:
             else:
                 total = page.evaluate("_deck.getTotalSlides()")
                 counts[path.name] = total
-                for _ in range(total):  # visit every slide (fragments step within one)
+                for step in range(total):  # visit every slide (fragments step within one)
+                    wide = page.evaluate(OVERFLOW)
+                    found += [f"slide {step + 1}: runs past the slide's edge: {w!r}" for w in wide]
                     page.evaluate("_deck.next()")
                     page.wait_for_timeout(30)
                 if not page.evaluate("_deck.isLastSlide()"):
