@@ -42,15 +42,10 @@ test: setup
 test-threads: setup
 	OMP_NUM_THREADS=1 TL_PROFILE=quick $(PY) -m pytest -q tests
 
-## the course: execute every notebook with this machine's default profile into build/
+## the course: execute every notebook with this machine's default profile into build/, with a
+## progress line per cell and a table of times at the end
 course: setup
-	@mkdir -p $(BUILD)/notebooks $(BUILD)/html
-	@for nb in $(NOTEBOOKS); do \
-		echo "== $$nb"; \
-		$(PY) tools/run_notebook.py --timeout 86400 --output-dir $(BUILD)/notebooks "$$nb" || exit 1; \
-		$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD)/html "$(BUILD)/notebooks/$$(basename $$nb)" || exit 1; \
-	done
-	@echo "executed notebooks in $(BUILD)/notebooks, HTML in $(BUILD)/html"
+	$(PY) tools/run_course.py --out $(BUILD)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

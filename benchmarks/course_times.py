@@ -7,8 +7,11 @@ the largest summed RSS of the executing process tree (kernel included), sampled 
 ``--cold`` empties the feature cache, the grid results files and the cached lab networks before each
 run, so nothing computed earlier flatters the times (the committed lab checkpoints stay).
 ``--record`` merges the measurements into ``benchmarks/course_times.json`` (one entry per profile
-and notebook, with machine, date and torch version): the one file the README's course map and
-each notebook's **Runtime** line are generated from (``python tools/runtimes.py --write``).
+and notebook, with machine, date, torch version and the load figures of the run): the one file
+the README's course map and each notebook's **Runtime** line are generated from
+(``python tools/runtimes.py --write``). A run during which other work used more than a tenth of
+the cores is not recorded (``--allow-shared`` records it, marked ``shared``): that is how the
+map's ``cpu`` times once came out three to four times too long.
 """
 
 from __future__ import annotations
@@ -72,35 +75,72 @@ def record(
     tmp.replace(TIMES)
 
 
+SHARED_LIMIT = 0.10  # other work above this share of the cores marks a measurement shared
+
+
+def _busy_seconds() -> float:
+    """CPU seconds spent by the whole machine so far (every core, every process)."""
+    t = psutil.cpu_times()
+    return sum(getattr(t, k, 0.0) for k in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended (a kernel, say)."""
+    import resource
+
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class LoadMeter:
+    """``with LoadMeter() as m: …`` → ``m.load``: the load average before and after, the share of
+    the cores this process and its children used, the share other work used meanwhile
+    (``other_cpu_share``), and ``shared`` when that is above ``SHARED_LIMIT``."""
+
+    def __enter__(self) -> LoadMeter:
+        self.start = (os.getloadavg()[0], _busy_seconds(), _own_seconds(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        load, busy, own, start = self.start
+        self.seconds = time.perf_counter() - start
+        capacity = max(self.seconds, 1e-9) * (os.cpu_count() or 1)
+        used, total = _own_seconds() - own, _busy_seconds() - busy
+        other = max(0.0, total - used) / capacity
+        self.load = {"load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+                     "cpu_share": round(used / capacity, 3), "other_cpu_share": round(other, 3),
+                     "shared": other > SHARED_LIMIT}  # fmt: skip
+
+
 def run(
     notebook: Path, profile: str, keep: Path | None = None, results: str | None = None
-) -> tuple[float, float, int]:
-    """(seconds, peak GiB, exit code) of one execution; ``keep``: where the executed copy goes;
-    ``results``: ``TL_RESULTS`` for the run (``reference``: grids read the reference runs)."""
+) -> tuple[float, float, int, dict]:
+    """(seconds, peak GiB, exit code, load) of one execution; ``keep``: where the executed copy
+    goes; ``results``: ``TL_RESULTS`` for the run (``reference``: grids read the reference runs).
+
+    ``load``: the load average before and after, the share of the cores the run itself used, and
+    the share other work used meanwhile (``other_cpu_share``); ``shared`` when that is above
+    ``SHARED_LIMIT`` — two torch processes on the same cores slow each other several times over.
+    """
     env = {**os.environ, "TL_PROFILE": profile, "HF_HUB_OFFLINE": "1"}
     if results:
         env["TL_RESULTS"] = results
     with tempfile.TemporaryDirectory() as tmp:
         out = str(keep / profile) if keep else tmp
-        cmd = [  # nbclient with the widget-stall fix (tools/run_notebook.py)
-            sys.executable,
-            str(ROOT / "tools" / "run_notebook.py"),
-            "--timeout=3600",
-            "--output-dir",
-            out,
-            str(notebook),
-        ]
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        parent, peak = psutil.Process(proc.pid), 0
-        while proc.poll() is None:
-            try:
-                tree = [parent, *parent.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-        return time.perf_counter() - start, peak / 2**30, proc.returncode
+        cmd = [sys.executable, str(ROOT / "tools" / "run_notebook.py"), "--timeout=3600",
+               "--output-dir", out, str(notebook)]  # fmt: skip
+        with LoadMeter() as meter:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)  # fmt: skip
+            parent, peak = psutil.Process(proc.pid), 0
+            while proc.poll() is None:
+                try:
+                    tree = [parent, *parent.children(recursive=True)]
+                    peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                except psutil.Error:
+                    pass
+                time.sleep(0.2)
+        return meter.seconds, peak / 2**30, proc.returncode, meter.load
 
 
 def main() -> None:
@@ -115,14 +155,21 @@ def main() -> None:
         "--keep", type=Path, help="write the executed notebooks to KEEP/<profile>/ (to read them)"
     )
     parser.add_argument(
-        "--results", choices=("compute", "reference"), default="compute",
+        "--results",
+        choices=("compute", "reference"),
+        default="compute",
         help="reference: grids read data/reference/ (recorded as <profile>-reference)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--record", action="store_true", help="merge the times into benchmarks/course_times.json"
     )
+    parser.add_argument(
+        "--allow-shared",
+        action="store_true",
+        help="record a run that shared the cores with other work (marked shared)",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
-    args = parser.parse_args()
+    args = parser.parse_args()  # fmt: skip
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     print("| notebook | " + " | ".join(f"{p} time | {p} peak memory" for p in args.profiles) + " |")
     print("| --- |" + " --- | --- |" * len(args.profiles))
@@ -133,19 +180,16 @@ def main() -> None:
             if args.cold:
                 for kind in ("features", "results", "lab"):
                     shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
-            seconds, gib, code = run(nb, profile, args.keep, args.results)
+            seconds, gib, code, load = run(nb, profile, args.keep, args.results)
             totals[profile] += seconds
             status = "" if code == 0 else " (FAILED)"
-            if args.record and code == 0:
+            status += f" (shared: other work used {load['other_cpu_share']:.0%})" * load["shared"]
+            if args.record and code == 0 and (args.allow_shared or not load["shared"]):
                 key = profile if args.results == "compute" else f"{profile}-reference"
-                record(
-                    key,
-                    nb.name,
-                    seconds,
-                    gib,
-                    cold=args.cold,
-                    how="tools/run_notebook.py (nbclient)",
-                )
+                how = "tools/run_notebook.py (nbclient)"
+                record(key, nb.name, seconds, gib, cold=args.cold, how=how, **load)
+            elif args.record and load["shared"]:
+                status += " — not recorded: the cores were shared (--allow-shared marks it)"
             cells.append(f"{seconds / 60:.1f} min{status} | {gib:.1f} GiB")
         print(f"| {nb.name} | " + " | ".join(cells) + " |", flush=True)
     print(

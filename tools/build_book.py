@@ -35,7 +35,7 @@ from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from course_times import record  # noqa: E402  (the one file of measured runtimes)
+from course_times import LoadMeter, record  # noqa: E402  (the one file of measured runtimes)
 
 sys.path.insert(0, str(ROOT / "tools"))
 from run_notebook import PollingClient  # noqa: E402  (nbclient without the widget stall)
@@ -213,15 +213,16 @@ def main() -> None:
         if args.cold:
             for kind in ("features", "results", "lab"):
                 shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
-        try:
+        with LoadMeter() as meter:
             try:
-                nb, seconds = execute(path, args.profile, args.timeout)
-            except CellTimeoutError:  # nbclient can hang at an `interact` cell (nbclient#312)
-                print("   a cell timed out; executing the notebook once more", flush=True)
-                nb, seconds = execute(path, args.profile, args.timeout)
-        except Exception as err:  # the page is still written, with the error in it
-            nb, seconds = nbformat.read(path, as_version=4), 0.0
-            failed.append(f"{path.name}: {type(err).__name__}: {str(err)[-500:]}")
+                try:
+                    nb, seconds = execute(path, args.profile, args.timeout)
+                except CellTimeoutError:  # nbclient can hang at an `interact` cell (nbclient#312)
+                    print("   a cell timed out; executing the notebook once more", flush=True)
+                    nb, seconds = execute(path, args.profile, args.timeout)
+            except Exception as err:  # the page is still written, with the error in it
+                nb, seconds = nbformat.read(path, as_version=4), 0.0
+                failed.append(f"{path.name}: {type(err).__name__}: {str(err)[-500:]}")
         failed += [f"{path.name}: {e}" for e in errors_in(nb)]
         nbformat.write(nb, args.out / "notebooks" / path.name)
         page = args.out / f"{path.stem}.html"
@@ -229,12 +230,17 @@ def main() -> None:
         tmp.write_text(to_html(nb, path.stem, widgets))
         tmp.replace(page)
         built[path.name] = seconds
-        if args.record and seconds and not errors_in(nb):
+        if args.record and meter.load["shared"]:
+            print(
+                f"   not recorded: other work used {meter.load['other_cpu_share']:.0%} of the cores"
+            )
+        elif args.record and seconds and not errors_in(nb):
             used = any(
                 path.stem in name and p["profile"] == args.profile for name, p in references.items()
             )
             key = f"{args.profile}-reference" if used else args.profile
-            record(key, path.name, seconds, None, cold=args.cold, how="make book (nbclient)")
+            how = "make book (nbclient)"
+            record(key, path.name, seconds, None, cold=args.cold, how=how, **meter.load)
         print(f"   {seconds / 60:.1f} min → {page.relative_to(args.out)}", flush=True)
     (args.out / "index.html").write_text(
         index_page(rows, built, args.profile, references, args.out)

@@ -71,7 +71,7 @@ def main() -> None:
             shutil.rmtree(cache / kind, ignore_errors=True)
         os.environ["TL_RESULTS"] = "reference" if args.missing else "compute"
         print(f"== {nb.name} ({args.profile}, cold)", flush=True)
-        seconds, gib, code = run(nb, args.profile, ROOT / "build" / "reference")
+        seconds, gib, code, load = run(nb, args.profile, ROOT / "build" / "reference")
         if code:
             sys.exit(f"{nb.name} failed (exit {code}); see build/reference/{args.profile}/")
         files = [
@@ -100,12 +100,17 @@ def main() -> None:
                 "notebook_seconds": round(seconds, 1),
                 "compute_seconds": round(sum(r["seconds"] for r in rows), 1),
                 "peak_memory_gib": round(gib, 2),
+                "load": load,
                 **({"completed": True} if args.missing else {}),
             }
             print(f"   {file.name}: {len(rows)} rows", flush=True)
         print(f"   {seconds / 60:.1f} min, peak {gib:.1f} GiB", flush=True)
         if not args.missing:
-            record(args.profile, nb.name, seconds, gib, cold=True, how="make reference")
+            if load["shared"]:
+                print(f"{nb.name}: not recorded as a runtime: other work used "
+                      f"{load['other_cpu_share']:.0%} of the cores")  # fmt: skip
+            else:
+                record(args.profile, nb.name, seconds, gib, cold=True, how="make reference", **load)
         tmp = book.with_suffix(".tmp")
         tmp.write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
         tmp.replace(book)

@@ -63,25 +63,57 @@ class PollingClient(NotebookClient):
             return msg
 
 
+def progress_printer(name: str, cells: list, stream=sys.stdout):
+    """nbclient's ``on_cell_executed`` hook: one line per finished code cell, with the cells
+    done of all and the time since the notebook started."""
+    code = [c for c in cells if c.cell_type == "code"]
+    start = monotonic()
+
+    def executed(cell, cell_index, execute_reply, **_):
+        done = code.index(cell) + 1 if cell in code else 0
+        minutes, seconds = divmod(int(monotonic() - start), 60)
+        print(f"  {name}: cell {done}/{len(code)} done, {minutes}:{seconds:02d} elapsed",
+              file=stream, flush=True)  # fmt: skip
+
+    return executed
+
+
+def failed_cell(nb, err) -> str:
+    """Which cell failed: its number among the code cells, its id and first line."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    errors = [c for c in code if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    where = errors[-1] if errors else None
+    if where is None:
+        return "a cell failed"
+    first = where.source.splitlines()[0] if where.source else ""
+    return f"code cell {code.index(where) + 1} of {len(code)} (id {where.get('id')}): {first[:60]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--progress", action="store_true", help="a line per finished cell")
     args = parser.parse_args(argv)
     if not args.notebook.is_file():
         print(f"no such notebook: {args.notebook}", file=sys.stderr)
         return 2
     nb = nbformat.read(args.notebook, as_version=4)
     where = {"metadata": {"path": str(args.notebook.resolve().parent)}}
-    # widget state stored, as nbconvert --execute does (nbclient's Output widgets rely on it)
-    client = PollingClient(
-        nb, timeout=args.timeout, kernel_name="python3", resources=where, store_widget_state=True
+    hooks = (
+        {"on_cell_executed": progress_printer(args.notebook.name, nb.cells)}
+        if args.progress
+        else {}
     )
+    # widget state stored, as nbconvert --execute does (nbclient's Output widgets rely on it)
+    client = PollingClient(nb, timeout=args.timeout, kernel_name="python3", resources=where,
+                           store_widget_state=True, **hooks)  # fmt: skip
     code = 0
     try:
         client.execute()
     except (CellExecutionError, CellTimeoutError) as err:
+        print(f"{args.notebook.name}: {failed_cell(nb, err)} failed", file=sys.stderr)
         print(str(err)[-2000:], file=sys.stderr)
         code = 1
     args.output_dir.mkdir(parents=True, exist_ok=True)

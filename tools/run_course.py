@@ -1,0 +1,65 @@
+"""Run the course: every notebook executed in turn, where it is shown as it goes, and a table of
+times at the end.
+
+    python tools/run_course.py [--out build] [notebooks ...]        (make course)
+
+Each notebook runs in a fresh kernel (``tools/run_notebook.py --progress``: a line per finished
+cell, with the cells done of all and the time elapsed) and is exported to HTML. A failing cell
+stops the run and is named (notebook, cell number, id, first line). The final table gives each
+notebook's time, and says so when other work shared the cores while it ran (its time is then
+longer than this machine's own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from course_times import LoadMeter  # noqa: E402
+
+
+def run_one(nb: Path, out: Path) -> tuple[int, LoadMeter]:
+    cmd = [sys.executable, str(ROOT / "tools" / "run_notebook.py"), "--progress",
+           "--timeout", "86400", "--output-dir", str(out / "notebooks"), str(nb)]  # fmt: skip
+    with LoadMeter() as meter:
+        code = subprocess.run(cmd).returncode
+    if code == 0:
+        html = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--log-level=WARN",
+                "--output-dir", str(out / "html"), str(out / "notebooks" / nb.name)]  # fmt: skip
+        code = subprocess.run(html).returncode
+    return code, meter
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "build")
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    chosen = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if missing := [str(p) for p in chosen if not p.is_file()]:
+        print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    rows = []
+    for nb in chosen:
+        print(f"== {nb.name}", flush=True)
+        code, meter = run_one(nb, args.out)
+        shared = f"shared: other work used {meter.load['other_cpu_share']:.0%} of the cores"
+        rows.append(
+            (nb.name, meter.seconds, "failed" if code else "ok", shared * meter.load["shared"])
+        )
+        if code:
+            break
+    print("\n| notebook | time | status |\n| --- | --- | --- |")
+    for name, seconds, status, note in rows:
+        print(f"| {name} | {seconds / 60:.1f} min | {status}{'; ' + note if note else ''} |")
+    print(f"| total | {sum(r[1] for r in rows) / 60:.1f} min | |")
+    print(f"executed notebooks in {args.out / 'notebooks'}, HTML in {args.out / 'html'}")
+    return 0 if all(r[2] == "ok" for r in rows) and len(rows) == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
