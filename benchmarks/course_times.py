@@ -35,20 +35,9 @@ TIMES = ROOT / "benchmarks" / "course_times.json"
 
 def machine() -> str:
     """``<CPU model>, <n> cores`` (and the GPU, if any): where a time was measured."""
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{model or 'unknown CPU'}, {os.cpu_count()} cores"
-    import torch
+    from helpers import config
 
-    if torch.cuda.is_available():
-        text += f", {torch.cuda.get_device_name(0)}"
-    return text
+    return config.machine()
 
 
 def record(

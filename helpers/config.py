@@ -137,6 +137,41 @@ def cache_dir(kind: str = "") -> Path:
     return path
 
 
+def machine() -> str:
+    """``<CPU model>, <n> cores`` (and the GPU, if any): where a result was computed."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    text = f"{model or 'unknown CPU'}, {os.cpu_count()} cores"
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def commit() -> str:
+    """The course's git commit (``+dirty`` with uncommitted changes), or ``"unknown"``."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        if out.returncode:
+            raise OSError(out.stderr)
+        return out.stdout.strip()
+
+    try:
+        head, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "helpers")
+    except OSError:
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def environment() -> dict[str, Any]:
     """Versions, hardware and profile as a plain dict (see :func:`print_environment`)."""
 

@@ -380,20 +380,22 @@ def _cifar10(download: bool) -> ImageSet:
     return ImageSet(tensor, torch.from_numpy(labels), classes, "cifar10", "torchvision")
 
 
-def _lab(which: str) -> Callable[[int], ImageSet]:
+# the lab world's class splits of Fashion-MNIST into a source A and a similar target B: the
+# garments against the rest, and a random 5/5 split: sorted(numpy.random.default_rng(1)
+# .permutation(10)[:5])
+LAB_SPLITS = {"": (0, 1, 2, 3, 4), "2": (0, 1, 4, 7, 8)}
+
+
+def _lab(which: str, split: str = "") -> Callable[[int], ImageSet]:
     def load(size: int) -> ImageSet:
         full = load_dataset("fashion_mnist")
-        wanted = range(0, 5) if which == "a" else range(5, 10)
-        keep = torch.isin(full.labels, torch.tensor(list(wanted)))
-        labels = full.labels[keep] - wanted[0]
+        a = LAB_SPLITS[split]
+        wanted = list(a) if which == "a" else [i for i in range(10) if i not in a]
+        keep = torch.isin(full.labels, torch.tensor(wanted))
+        labels = torch.searchsorted(torch.tensor(wanted), full.labels[keep])
         classes = [full.classes[i] for i in wanted]
-        return ImageSet(
-            full.images[keep],
-            labels,
-            classes,
-            f"lab_{which}",
-            f"fashion_mnist classes {list(wanted)}",
-        )
+        name = f"lab_{which}{split}"
+        return ImageSet(full.images[keep], labels, classes, name, f"fashion_mnist classes {wanted}")
 
     return load
 
@@ -517,6 +519,22 @@ DATASETS: dict[str, DatasetInfo] = {
             licence="MIT",
             get_it="apt-get install dataset-fashion-mnist",
             sources=(("fashion_mnist", _lab("b")),),
+        ),
+        DatasetInfo(
+            name="lab_a2",
+            description="Lab source task A, second class split: five random Fashion-MNIST classes",
+            classes=tuple(FASHION_CLASSES[i] for i in LAB_SPLITS["2"]),
+            licence="MIT",
+            get_it="apt-get install dataset-fashion-mnist",
+            sources=(("fashion_mnist", _lab("a", "2")),),
+        ),
+        DatasetInfo(
+            name="lab_b2",
+            description="Lab similar target B, second class split: the other five classes",
+            classes=tuple(FASHION_CLASSES[i] for i in range(10) if i not in LAB_SPLITS["2"]),
+            licence="MIT",
+            get_it="apt-get install dataset-fashion-mnist",
+            sources=(("fashion_mnist", _lab("b", "2")),),
         ),
         DatasetInfo(
             name="cifar10",

@@ -2,6 +2,8 @@
 
 - Source task **A** = Fashion-MNIST {T-shirt/top, Trouser, Pullover, Dress, Coat} (``lab_a``).
 - Similar target **B** = the other five Fashion-MNIST classes (``lab_b``).
+- A second class split, ``lab_a2`` / ``lab_b2``: five random Fashion-MNIST classes against the
+  other five (``helpers.data.LAB_SPLITS``), so that "similar" is not one split's accident.
 - Different target = handwritten digits (``mnist5k``, 28×28 like Fashion-MNIST).
 
 Every task has one fixed split (seed 0) into a training *pool*, a validation pool and a test
@@ -30,9 +32,12 @@ from .data import ImageSet, load_dataset, make_splits, save_atomic
 from .models import Backbone, load_backbone
 from .training import evaluate, fit
 
-TASKS = {"a": "lab_a", "b": "lab_b", "digits": "mnist5k"}
+TASKS = {"a": "lab_a", "b": "lab_b", "a2": "lab_a2", "b2": "lab_b2", "digits": "mnist5k"}
 # images per class in the fixed (train pool, validation pool, test) split of each task
-POOLS = {"lab_a": (5000, 500, 1500), "lab_b": (5000, 500, 1500), "mnist5k": (300, 50, 150)}
+POOLS = {name: (5000, 500, 1500) for name in ("lab_a", "lab_b", "lab_a2", "lab_b2")}
+POOLS["mnist5k"] = (300, 50, 150)
+# the class splits of Fashion-MNIST into source and similar target (helpers.data.LAB_SPLITS)
+CLASS_SPLITS = (("a", "b"), ("a2", "b2"))
 SPLIT_SEED = 0
 # the pretraining recipe of the committed checkpoints (the same for A and B)
 RECIPE = {
@@ -167,6 +172,9 @@ def train_base(
         "test_accuracy": evaluate(backbone.model, split["test"], prep, device="cpu")["accuracy"],
         "seconds": round(seconds, 1),
         "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "machine": config.machine(),
+        "commit": config.commit(),
     }
     return backbone, report
 
@@ -241,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     pre = sub.add_parser(
         "pretrain", help="train the lab CNN on A and B (writes data/lab/ for the default recipe)"
     )
-    pre.add_argument("--tasks", nargs="+", default=["a", "b"], choices=list(TASKS))
+    pre.add_argument("--tasks", nargs="+", default=["a", "b", "a2", "b2"], choices=list(TASKS))
     pre.add_argument("--images-per-class", type=int, default=RECIPE["images_per_class"])
     pre.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     pre.add_argument("--seed", type=int, default=RECIPE["seed"])
@@ -260,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
             report = json.loads(path.with_suffix(".json").read_text())
             print(f"{path}: test accuracy {report['test_accuracy']:.4f} ({report['seconds']} s)")
     else:
-        for task in ("a", "b"):
+        for task in ("a", "b", "a2", "b2"):
             backbone = pretrained(task, train_if_missing=False)
             test = task_splits(task)["test"]
             acc = evaluate(backbone.model, test, backbone.preprocessing(), device="cpu")["accuracy"]
