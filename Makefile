@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup data test test-threads course lab lint format strip clean bench course-times pretrain recompute \
-	reference book test-book runtimes student test-student slides test-slides
+	reference claims book test-book runtimes student test-student slides test-slides
 
 setup: $(STAMP) data
 
@@ -50,7 +50,7 @@ course: setup
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
-## retrain the lab world's networks (data/lab/labcnn_a.pt, labcnn_b.pt; about 2 minutes on 2 cores)
+## retrain the lab world's networks (data/lab/labcnn_{a,b,a2,b2}.pt; about a minute each on 2 cores)
 pretrain: setup
 	$(PY) -m helpers.lab pretrain
 
@@ -68,6 +68,11 @@ recompute: setup
 REFERENCE_PROFILE ?= cpu
 reference: setup
 	$(PY) tools/make_reference.py --profile $(REFERENCE_PROFILE) $(if $(MISSING),--missing) $(NB)
+
+## the claims ledger: every verdict of 04-06 on the committed reference rows, in
+## data/reference/CLAIMS.md (a few minutes; tests/test_reference.py checks it is current)
+claims: setup
+	$(PY) tools/make_claims.py
 
 ## the course book: every notebook executed (grids from the reference runs), static HTML with an
 ## index, in build/book/ (BOOK_PROFILE=quick for a fast one); make test-book opens it in Chromium

@@ -3,6 +3,9 @@
 One module per job, from the bottom up (no module imports one above it):
 
 - ``config`` — profiles, paths, device choice, precision, seeding, environment printout
+- ``stats`` — verdicts that tell a tie from ignorance: paired intervals (seeds, fixed test
+  images, re-split pools), equivalence margins, power, Holm's adjustment
+- ``claims`` — a notebook's ledger of verdicts, Holm-adjusted per family of claims
 - ``preprocessing`` — uint8 images → a backbone's input (resize, channels, mean/std),
   batched augmentation
 - ``fetch`` — getting the photo datasets onto a machine (apt, Debian package files)
@@ -15,9 +18,6 @@ One module per job, from the bottom up (no module imports one above it):
   preprocessing; prediction on new images
 - ``metrics`` — error analysis: predictions, confusion matrix, per-class and balanced accuracy,
   the most confident mistakes
-- ``stats`` — verdicts that tell a tie from ignorance: paired intervals (seeds, fixed test
-  images, re-split pools), equivalence margins, power, Holm's adjustment
-- ``claims`` — a notebook's ledger of verdicts, Holm-adjusted per family of claims
 - ``codekey`` — what a results row was computed with: the code a run reaches, the inputs it
   reads (the key that keeps cached rows honest)
 - ``experiments`` — grids of runs in results files, row selection, mean ± interval, verdicts

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from .stats import Verdict, holm
 
-COLUMNS = ("claim", "section", "world", "comparison", "Δ ± 95 % CI", "n", "p", "Holm p", "verdict")
+COLUMNS = ("claim", "section", "world", "comparison", "Δ ± 95 % CI", "n", "p", "Holm p", "verdict",
+           "holds")  # fmt: skip
+EXPECT = ("better", "worse", "equivalent", None)
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Claim:
     world: str
     comparison: str
     verdict: Verdict
+    expect: str | None = "better"
 
     def difference(self) -> str:
         """The verdict's difference and interval, as its text gives them."""
@@ -42,12 +45,19 @@ class Ledger:
     claims: list[Claim] = field(default_factory=list)
 
     def add(self, family: str, claim: str, comparison: str, verdict: Verdict, *, section: str,
-            world: str = "") -> Verdict:  # fmt: skip
-        """Record one verdict (the same claim and comparison again replaces it); returns it."""
+            world: str = "", expect: str | None = "better") -> Verdict:  # fmt: skip
+        """Record one verdict (the same claim and comparison again replaces it); returns it.
+
+        ``expect``: the verdict word of the comparison that supports the claim ("better",
+        "worse", or "equivalent" for a claim of no difference; None: the comparison is
+        descriptive), declared with the claim — the ledger's "holds" column follows from it.
+        """
+        if expect not in EXPECT:
+            raise ValueError(f"expect must be one of {EXPECT}, got {expect!r}")
         self.claims = [
             c for c in self.claims if (c.claim, c.comparison, c.world) != (claim, comparison, world)
         ]
-        self.claims.append(Claim(family, claim, section, world, comparison, verdict))
+        self.claims.append(Claim(family, claim, section, world, comparison, verdict, expect))
         return verdict
 
     def adjusted(self) -> list[float]:
@@ -68,7 +78,8 @@ class Ledger:
                 "notebook": self.notebook, "family": c.family, "claim": c.claim,
                 "section": c.section, "world": c.world, "comparison": c.comparison,
                 "Δ ± 95 % CI": c.difference(), "n": v.n, "p": _p(v.p), "Holm p": _p(p_holm),
-                "verdict": _word(v, p_holm), "detectable": v.detectable, "needed": v.needed,
+                "verdict": _word(v, p_holm), "holds": holds(c.expect, v, p_holm),
+                "detectable": v.detectable, "needed": v.needed,
             })  # fmt: skip
         return rows
 
@@ -76,8 +87,9 @@ class Ledger:
         lines = [f"{len(self.claims)} verdicts (p values Holm-adjusted within each family):"]
         for r in self.rows():
             where = f"[{r['world']}] " if r["world"] else ""
-            lines.append(f"- {where}{r['comparison']}: {r['verdict']} ({r['Δ ± 95 % CI']}, "
-                         f"n={r['n']}, p={r['p']}, Holm {r['Holm p']})")  # fmt: skip
+            numbers = f"{r['Δ ± 95 % CI']}, n={r['n']}, p={r['p']}, Holm {r['Holm p']}"
+            lines.append(f"- {where}{r['claim']} — {r['comparison']}: {r['verdict']} ({numbers})"
+                         f" → holds: {r['holds']}")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -94,6 +106,21 @@ def _word(v: Verdict, p_holm: float) -> str:
     if v.word == "undecided" and v.needed:
         return f"undecided (≈ {v.needed} seeds would decide)"
     return v.word
+
+
+def holds(expect: str | None, v: Verdict, p_holm: float) -> str:
+    """Whether the claim holds: "yes" (the expected word, surviving Holm's adjustment), "no"
+    (the opposite word, or a tie where a difference was claimed, or a difference where a tie
+    was), "undecided", or "–" for a descriptive comparison."""
+    if expect is None:
+        return "–"
+    if v.word not in ("better", "worse", "equivalent"):
+        return "undecided"
+    if v.word != expect:
+        return "no"
+    if expect != "equivalent" and not math.isnan(p_holm) and p_holm > 0.05:
+        return "undecided after Holm"
+    return "yes"
 
 
 def markdown(rows: list[dict], title: str = "") -> str:

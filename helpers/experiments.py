@@ -11,7 +11,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from . import codekey, config
+from .stats import NO_VERDICT, VERDICTS, Verdict, bits, compare, holm, unbits  # noqa: F401
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
@@ -92,94 +92,34 @@ def values(rows: Iterable[dict], metric: str, **match) -> list[float]:
     return [float(r[metric]) for r in select(rows, **match)]
 
 
-NO_VERDICT = "one run: no verdict"
-VERDICTS = ("better", "worse", "no clear difference", NO_VERDICT)
-
-
-@dataclass(frozen=True, eq=False)
-class Verdict:
-    """A paired comparison: the verdict word, the mean paired difference and its 95 % interval.
-
-    ``str(v)`` reads ``better (+3.1 ± 1.2 points, n=3)``; test the verdict by its word,
-    ``v.word == "better"``. ``diff`` and ``half`` are in the metric's units (accuracy as a
-    fraction); ``scale`` and ``unit`` only shape the text.
-    """
-
-    word: str
-    diff: float
-    half: float
-    n: int
-    scale: float = 100.0
-    unit: str = "points"
-    digits: int = 1
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            raise TypeError(f"compare a verdict by its word: v.word == {other!r}")
-        if isinstance(other, Verdict):
-            return (self.word, self.diff, self.half, self.n) == (
-                other.word,
-                other.diff,
-                other.half,
-                other.n,
-            )
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.word)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
-
-    def __str__(self) -> str:
-        d = self.digits
-        diff = f"{self.diff * self.scale:+.{d}f}"
-        if self.n < 2:
-            return f"{self.word} ({diff} {self.unit}, n={self.n})"
-        half = f"{self.half * self.scale:.{d}f}"
-        return f"{self.word} ({diff} ± {half} {self.unit}, n={self.n})"
-
-
-def compare(
-    a: Sequence[float],
-    b: Sequence[float],
-    *,
-    scale: float = 100.0,
-    unit: str = "points",
-    digits: int = 1,
+def compare_rows(
+    a: Sequence[dict], b: Sequence[dict], metric: str = "test_acc", **options
 ) -> Verdict:
-    """Paired verdict on ``a`` against ``b``: is ``mean(a - b)`` outside its 95 % interval?
+    """:func:`compare` of two lists of rows (paired by seed), with the design the rows record.
 
-    Values are paired by position (same seeds, same splits). Returns a :class:`Verdict`:
-    ``"better"`` or ``"worse"`` when the Student-t interval of the paired difference excludes
-    zero, ``"no clear difference"`` when it does not — which, with n = 3, is often a matter of
-    too few runs, not a sign of no difference — and ``"one run: no verdict"`` for fewer than
-    two pairs: one run cannot tell an effect from noise. Lists of unequal length cannot be
-    paired (``ValueError``).
+    Rows of a fixed test set shared by every seed (``"design": "fixed"``) carry each test
+    image's correctness (``test_correct``): the interval then includes test sampling. Rows of a
+    pool re-split by every seed (``"design": "resplit"``, with ``"resplit"``: test/train images)
+    get Nadeau & Bengio's correction. ``options``: :func:`compare`'s (``margin``, ``scale``…).
     """
-    if len(a) != len(b):
-        raise ValueError(f"compare pairs runs by position: got {len(a)} values against {len(b)}")
-    if len(a) == 0:
-        raise ValueError("compare needs at least one pair of values")
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    mean, half = mean_ci(diff)
-    if len(diff) < 2:
-        word = NO_VERDICT
-    elif mean - half > 0:
-        word = "better"
-    elif mean + half < 0:
-        word = "worse"
-    else:
-        word = "no clear difference"
-    return Verdict(word, mean, half, len(diff), scale, unit, digits)
+    x, y = ([float(r[metric]) for r in rows] for rows in (a, b))
+    designs = {r.get("design") for r in [*a, *b]}
+    if metric == "test_acc" and designs == {"fixed"} and all("test_correct" in r for r in [*a, *b]):
+        options.setdefault("correct", tuple(np.stack([unbits(r["test_correct"]) for r in rows])
+                                            for rows in (a, b)))  # fmt: skip
+    elif designs == {"resplit"}:
+        options.setdefault("resplit", float(np.mean([r["resplit"] for r in [*a, *b]])))
+    return compare(x, y, **options)
 
 
-def versus(a: Sequence[float], b: Sequence[float], names: tuple[str, str] | None = None) -> str:
+def versus(
+    a: Sequence[float], b: Sequence[float], names: tuple[str, str] | None = None, **options
+) -> str:
     """One line for two accuracies paired by seed, ``a`` against ``b``: ``"83.2 ± 4.1 % vs
-    80.0 ± 2.0 % → better (+3.2 ± 1.9 points, n=3)"`` (:func:`compare`'s verdict), each side
-    preceded by its name when ``names`` are given."""
+    80.0 ± 2.0 % → better (+3.2 ± 1.9 points, n=3)"`` (:func:`compare`'s verdict, with its
+    ``options``), each side preceded by its name when ``names`` are given."""
     left, right = (f"{n} " for n in names) if names else ("", "")
-    return f"{left}{fmt_ci(a)} % vs {right}{fmt_ci(b)} % → {compare(a, b)}"
+    return f"{left}{fmt_ci(a)} % vs {right}{fmt_ci(b)} % → {compare(a, b, **options)}"
 
 
 # ------------------------------------------------------------------------ grids with a results file
@@ -491,24 +431,29 @@ def pivot(
 
 RULE_STATES = {
     "better": "CONFIRMED",
-    "no clear difference": "NOT CONTRADICTED",
+    "equivalent": "TIE",
+    "undecided": "UNDECIDED",
     "worse": "NOT CONFIRMED",
     NO_VERDICT: "NO VERDICT (one run)",
 }
 
 
 def rule_verdict(
-    val: dict[str, Sequence[float]], test: dict[str, Sequence[float]], rule: Sequence[str]
+    val: dict[str, Sequence[float]],
+    test: dict[str, Sequence],
+    rule: Sequence[str],
+    **options,
 ) -> dict:
     """Test a rule of thumb ("use strategy X here") against every other strategy, fairly.
 
-    ``val`` and ``test``: per strategy, one accuracy per seed (seed order). Each strategy's
-    validation number must be measured the same way — on data none of its own choices (layer,
-    ``C``, epochs) were made on — so that no strategy wins by having had more tries. The rule's
-    best strategy and the best strategy outside the rule are each picked by mean validation
-    accuracy, then compared paired on test: ``CONFIRMED`` when the rule's is better, ``NOT
-    CONTRADICTED`` when the interval includes no difference, ``NOT CONFIRMED`` when it is worse.
-    Returns ``{"rule_best", "other_best", "verdict", "state"}``.
+    ``val``: per strategy, one validation accuracy per seed (seed order), each measured on data
+    none of its own choices were made on, so that no strategy wins by having had more tries.
+    ``test``: per strategy, the test accuracies — or the rows, so that :func:`compare_rows`
+    uses their design. The rule's best strategy and the best outside the rule are picked by mean
+    validation accuracy, then compared paired on test: ``CONFIRMED`` when the rule's is better,
+    ``NOT CONFIRMED`` when it is worse, ``TIE`` when they are equivalent within ``margin``,
+    ``UNDECIDED`` when the run cannot tell. Returns ``{"rule_best", "other_best", "verdict",
+    "state"}``. ``options``: :func:`compare`'s (``margin``…).
     """
     rule = [s for s in rule if s in val]
     others = [s for s in val if s not in rule]
@@ -519,7 +464,9 @@ def rule_verdict(
         return max(names, key=lambda s: float(np.mean(val[s])))
 
     rule_best, other_best = best(rule), best(others)
-    verdict = compare(test[rule_best], test[other_best])
+    a, b = test[rule_best], test[other_best]
+    rows = bool(a) and isinstance(a[0], dict)
+    verdict = compare_rows(a, b, **options) if rows else compare(a, b, **options)
     return {
         "rule_best": rule_best,
         "other_best": other_best,

@@ -239,34 +239,30 @@ def summary_heatmap(
     return fig
 
 
-def decision_chart(cells: dict[tuple[str, str], dict], title: str = "") -> plt.Figure:
-    """The four-scenario chart: size (rows: small, large) × similarity (columns: similar,
-    different).
+STATE_COLOURS = {"CONFIRMED": "#cfe8cf", "TIE": "#cfe0f0", "UNDECIDED": "#f4efc0",
+                 "NOT CONFIRMED": "#f6d6b8", None: "#e6e6e6"}  # fmt: skip
 
-    ``cells[(size, similarity)]`` =
-    ``{"rule": str, "measured": str, "holds": True | "tie" | False | None}``.
-    Green = the rule's strategy beat the best other one beyond the interval, yellow = no clear
-    difference, orange = another strategy was better beyond the interval, grey = not measured.
+
+def decision_chart(cells: dict[tuple[str, str], dict], title: str = "", ax=None) -> plt.Figure:
+    """One world's four-scenario chart: size (rows: small, large) × similarity (columns).
+
+    ``cells[(size, similarity)]`` = ``{"rule": str, "measured": str, "state": str | None}``
+    (see :func:`helpers.strategies.chart`). Green: the rule's strategy beat the best other one;
+    blue: a tie within the declared margin; yellow: undecided; orange: another strategy was
+    better; grey: not measured. Text is wrapped to fit its cell.
     """
-    sizes, sims = ["small", "large"], ["similar", "different"]
-    fig, ax = plt.subplots(figsize=(9, 5.2))
-    colours = {True: "#cfe8cf", "tie": "#f4efc0", False: "#f6d6b8", None: "#e6e6e6"}
-    for i, size in enumerate(sizes):
-        for j, sim in enumerate(sims):
-            cell = cells.get((size, sim), {"rule": "", "measured": "not measured", "holds": None})
-            ax.add_patch(
-                plt.Rectangle((j, 1 - i), 1, 1, facecolor=colours[cell["holds"]], edgecolor="k")
-            )
-            verdict = {
-                True: "rule CONFIRMED",
-                "tie": "rule NOT CONTRADICTED (no clear difference)",
-                False: "rule NOT CONFIRMED",
-                None: "no measurement",
-            }[cell["holds"]]
-            body = f"CS231n: {cell['rule']}\n\nmeasured:\n{cell['measured']}\n\n{verdict}"
-            ax.text(j + 0.5, 1.5 - i, body, ha="center", va="center", fontsize=8, wrap=True)
-    ax.set_xlim(0, 2)
-    ax.set_ylim(0, 2)
+    import textwrap
+
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7.5, 5.2))
+    for i, size in enumerate(("small", "large")):
+        for j, sim in enumerate(("similar", "different")):
+            cell = cells.get((size, sim), {"rule": "", "measured": "not measured", "state": None})
+            ax.add_patch(plt.Rectangle((j, 1 - i), 1, 1, facecolor=STATE_COLOURS[cell["state"]],
+                                       edgecolor="k"))  # fmt: skip
+            parts = [f"CS231n: {cell['rule']}", cell["measured"], cell["state"] or "no measurement"]
+            body = "\n\n".join(textwrap.fill(p, 30) for p in parts)
+            ax.text(j + 0.5, 1.5 - i, body, ha="center", va="center", fontsize=7.5)
+    ax.set(xlim=(0, 2), ylim=(0, 2))
     ax.set_xticks([0.5, 1.5], ["similar to the pretraining data", "different from it"])
     ax.set_yticks([1.5, 0.5], ["small dataset", "large dataset"])
     ax.xaxis.tick_top()

@@ -101,6 +101,7 @@ class ProbeResult:
     train_accuracy: float | None = None
     test_accuracy: float | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    test_correct: np.ndarray | None = field(default=None, repr=False)
 
     def accuracy(
         self, features: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
@@ -181,6 +182,42 @@ def fit_probe(
     return ProbeResult(kind, best[1], best[0], best[2], curve)
 
 
+def fit_probe_cv(
+    train_features,
+    train_labels,
+    *,
+    kind: str = "logistic",
+    Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0),
+    folds: int = 5,
+    seed: int = 0,
+    scaler: str | None = "standard",
+) -> ProbeResult:
+    """Choose ``C`` by stratified ``folds``-fold cross-validation on the training images alone,
+    then refit on all of them: no validation images are spent on the choice. ``val_accuracy``
+    is the chosen ``C``'s cross-validated accuracy (ties: the smaller ``C``)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = _np(train_features), _np(train_labels)
+    k = max(2, min(folds, int(np.bincount(y).min())))
+    splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y))
+    curve = {}
+    for C in sorted(Cs):
+        accs = []
+        for fit_idx, held in splits:
+            pipe = make_probe(kind, C, seed, scaler=scaler)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                pipe.fit(X[fit_idx], y[fit_idx])
+            accs.append(pipe.score(X[held], y[held]))
+        curve[C] = float(np.mean(accs))
+    best = max(sorted(Cs), key=lambda C: curve[C])
+    pipe = make_probe(kind, best, seed, scaler=scaler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X, y)
+    return ProbeResult(kind, pipe, best, curve[best], curve)
+
+
 def _labels(part) -> torch.Tensor | np.ndarray:
     return part.labels if hasattr(part, "labels") else part
 
@@ -193,8 +230,12 @@ def probe_splits(
     Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0),
     seed: int = 0,
     scaler: str | None = "standard",
+    select: str = "val",
 ) -> ProbeResult:
     """The whole protocol: fit on ``train``, choose ``C`` on ``val``, score once on ``test``.
+
+    ``select="cv"`` chooses ``C`` by cross-validation on ``train`` instead (``val_accuracy`` is
+    then that score, and the model's accuracy on ``val`` is in ``scores["val"]``).
 
     ``features`` and ``split`` have the keys ``"train"``, ``"val"``, ``"test"``: features
     float ``(N, D)`` per split, and per split an :class:`~helpers.data.ImageSet` (its labels
@@ -205,18 +246,16 @@ def probe_splits(
     if missing:
         raise KeyError(f"probe_splits needs train, val and test; missing {sorted(missing)}")
     y = {k: _labels(split[k]) for k in ("train", "val", "test")}
-    result = fit_probe(
-        features["train"],
-        y["train"],
-        features["val"],
-        y["val"],
-        kind=kind,
-        Cs=Cs,
-        seed=seed,
-        scaler=scaler,
-    )
+    if select == "cv":
+        result = fit_probe_cv(features["train"], y["train"], kind=kind, Cs=Cs, seed=seed,
+                              scaler=scaler)  # fmt: skip
+        result.scores["val"] = result.accuracy(features["val"], y["val"])
+    else:
+        result = fit_probe(features["train"], y["train"], features["val"], y["val"], kind=kind,
+                           Cs=Cs, seed=seed, scaler=scaler)  # fmt: skip
     result.train_accuracy = result.accuracy(features["train"], y["train"])
-    result.test_accuracy = result.accuracy(features["test"], y["test"])
+    result.test_correct = result.predict(features["test"]) == _np(y["test"])
+    result.test_accuracy = float(result.test_correct.mean()) if len(result.test_correct) else 0.0
     return result
 
 
@@ -233,6 +272,7 @@ def probe_backbone(
     scaler: str | None = "standard",
     device=None,
     cache: bool = True,
+    select: str = "val",
 ) -> ProbeResult:
     """A linear probe on a frozen backbone: features of every part of ``split``, then
     :func:`probe_splits`.
@@ -248,7 +288,7 @@ def probe_backbone(
         )
         for part, ds in split.items()
     }
-    result = probe_splits(codes, split, kind=kind, Cs=Cs, seed=seed, scaler=scaler)
+    result = probe_splits(codes, split, kind=kind, Cs=Cs, seed=seed, scaler=scaler, select=select)
     for part in set(split) - {"train", "val", "test"}:
         result.scores[part] = result.accuracy(codes[part], _labels(split[part]))
     return result

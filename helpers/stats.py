@@ -43,6 +43,7 @@ class Verdict:
     log of the ratio); ``p`` is the two-sided p value of "no difference"; ``detectable`` the
     smallest true difference this design detects with 80 % power; ``needed`` the seeds an
     effect of the observed size would need (``None``: more seeds alone cannot get there).
+    ``se`` and ``df``: the standard error of the mean difference and its degrees of freedom.
     ``times``, ``unit`` and ``digits`` only shape the text. Test a verdict by ``v.word``.
     """
 
@@ -54,6 +55,8 @@ class Verdict:
     detectable: float = float("nan")
     needed: int | None = None
     margin: float | None = None
+    se: float = float("nan")
+    df: float = float("nan")
     scale: str = "linear"
     times: float = 100.0
     unit: str = "points"
@@ -111,7 +114,7 @@ class Verdict:
             return ""
         text = f"; this design detects ≥ {self._bound(self.detectable)}"
         if self.needed is None:
-            text += "; more seeds alone cannot resolve the observed difference"
+            text += "; more seeds alone cannot resolve it: the test set's noise does not shrink"
         elif self.needed > self.n:
             text += f"; the observed difference would need ≈ {self.needed} seeds"
         return text
@@ -214,7 +217,21 @@ def _decide(d: np.ndarray, correct, resplit, shape: dict) -> Verdict:
     else:
         word = "undecided"
     needed = _seeds_needed(mean, per_seed, max(fixed, 0.0), n) if word == "undecided" else None
-    return Verdict(word, mean, half, n, p=p, detectable=detectable, needed=needed, **shape)
+    return Verdict(word, mean, half, n, p=p, detectable=detectable, needed=needed, se=sd, df=df,
+                   **shape)  # fmt: skip
+
+
+def bits(correct) -> str:
+    """Per-image correctness (a bool sequence) packed as hex, for a results row's
+    ``test_correct``; :func:`unbits` reads it back."""
+    flags = np.asarray(correct, dtype=bool)
+    return f"{len(flags)}:" + np.packbits(flags).tobytes().hex()
+
+
+def unbits(text: str) -> np.ndarray:
+    """The bool array :func:`bits` packed."""
+    n, hexed = text.split(":", 1)
+    return np.unpackbits(np.frombuffer(bytes.fromhex(hexed), dtype=np.uint8))[: int(n)].astype(bool)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

@@ -24,6 +24,7 @@ from . import config, models
 from .config import amp_settings
 from .data import ImageSet
 from .preprocessing import Preprocessing
+from .stats import bits
 
 __all__ = ["amp_settings", "evaluate", "fine_tune", "fit", "lr_range_test", "warmup_cosine"]
 
@@ -146,24 +147,29 @@ def evaluate(
     *,
     batch_size: int = 256,
     device: torch.device | str | None = None,
-) -> dict[str, float]:
+    per_image: bool = False,
+) -> dict:
     """Mean cross-entropy ``loss`` and ``accuracy`` of ``model`` on ``dataset`` (model left in eval
-    mode)."""
+    mode); with ``per_image``, also ``correct``: a bool array, one entry per image."""
     device = torch.device(device) if device is not None else config.pick_device()
     model.to(device).eval()
     images, labels = _on_device(dataset, device)
     enabled, dtype = amp_settings(device)
     loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    hits = []
     for idx in _batches(len(dataset), batch_size, False, None):
         idx = idx.to(device)
         x = prep(images[idx]).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=dtype, enabled=enabled):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), labels[idx], reduction="sum")
-        correct += (logits.argmax(1) == labels[idx]).sum()
+        hits.append(logits.argmax(1) == labels[idx])
     n = max(len(dataset), 1)
-    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
+    correct = torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool)
+    out = {"loss": loss_sum.item() / n, "accuracy": correct.sum().item() / n}
+    if per_image:
+        out["correct"] = correct.cpu().numpy()
+    return out
 
 
 @dataclass(frozen=True)
@@ -549,12 +555,20 @@ def fine_tune(
     prep = backbone.preprocessing(image_size)
     history = fit(backbone.model, split["train"], prep, param_groups=groups,
                   val_set=split.get("val"), **fit_options)  # fmt: skip
-    test = evaluate(backbone.model, split["test"], prep, device=fit_options.get("device"))
+    test = evaluate(backbone.model, split["test"], prep, device=fit_options.get("device"),
+                    per_image=True)  # fmt: skip
+    change = models.stage_weight_change(backbone, start)
+    return _result(history, test, change=change, stages_trained=trained)
+
+
+def _result(history: dict, test: dict, **extra) -> dict:
+    """:func:`fine_tune`'s result: the last epoch's validation and training accuracy, the test
+    accuracy and which test images were right, the history, and ``extra``."""
     return {
         "val_acc": history["val_accuracy"][-1] if history["val_accuracy"] else None,
         "test_acc": test["accuracy"],
+        "test_correct": bits(test["correct"]),
         "train_acc": history["train_accuracy"][-1],
         "history": history,
-        "change": models.stage_weight_change(backbone, start),
-        "stages_trained": trained,
+        **extra,
     }

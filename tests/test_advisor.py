@@ -32,13 +32,29 @@ def test_a_missing_folder_is_a_clear_error(tmp_path):
         advisor.advise(tmp_path / "nowhere", progress=False, **RUN)
 
 
-def test_measured_chart_reads_the_reference_run_of_04(monkeypatch, tmp_path):
-    chart, source = advisor.measured_chart("small-similar")
-    assert set(chart) == set(advisor.STRATEGIES) and "Lite0" in source and "commit" in source
-    lab, source = advisor.measured_chart("large-similar")  # Lite0 needs CIFAR-10 for it
-    assert lab and "lab world" in source
+def test_measured_chart_reads_lite0_rows_of_04_only(monkeypatch, tmp_path):
+    chart, source, rows = advisor.measured_chart("small-similar")
+    assert set(chart) <= set(advisor.STRATEGIES) and "Lite0" in source and "commit" in source
+    assert rows and all(r["scenario"] == "small-similar" for r in rows)
+    assert advisor.measured_chart("large-similar") == ({}, "", []), "no lab fallback"
     monkeypatch.setenv("TL_REFERENCE_DIR", str(tmp_path))
-    assert advisor.measured_chart("small-similar") == ({}, "")
+    assert advisor.measured_chart("small-similar") == ({}, "", [])
+
+
+def test_the_domain_distance_tells_photos_from_noise_and_not_from_themselves(lite0):
+    photos = (
+        data.load_dataset("tuxpaint").images
+        if advisor._reference_photos()[1].startswith("Tux")
+        else advisor._reference_photos()[0]
+    )
+    noise = torch.randint(0, 256, (40, 3, 64, 64), dtype=torch.uint8)
+    assert advisor.domain_distance(lite0, noise, photos, 64) > 1.5
+    # two random halves of the same photos (the files are sorted by class: shuffle first)
+    order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(0))
+    half = len(photos) // 2
+    assert advisor.domain_distance(lite0, photos[order[:half]], photos[order[half:]], 64) < 1.0
+    grey = noise[:, :1, :32, :32]  # another size and one channel: mixed with photos all the same
+    assert advisor.domain_distance(lite0, grey, photos, 64) > 1.5
 
 
 def _synthetic_folder(root, per_class=8):
@@ -67,7 +83,8 @@ def test_advise_measures_recommends_and_runs_two_strategies(tmp_path, monkeypatc
     assert list(report.runs) == [report.recommendation, report.alternative]
     assert all(len(v) == len(report.seeds) == 2 for v in report.runs.values())
     assert report.verdict.n == 2 and report.train_per_class == 4
-    assert len(report.reasons) == 3 and "recommendation:" in str(report)
+    assert len(report.reasons) == 2 and "recommendation:" in str(report)
+    assert report.distance is not None and "domain distance" in str(report)
     assert report.choice in (report.recommendation, report.alternative)
     assert report.advice in str(report)
     assert report.figure is not None and len(report.figure.axes) == 3

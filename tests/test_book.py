@@ -45,6 +45,8 @@ def test_book_pages_open_cleanly(book):
     assert (book / "00_setup_check.html").exists() and (book / "index.html").exists()
     index = (book / "index.html").read_text()
     assert 'href="00_setup_check.html"' in index and "not in this build" in index
+    assert 'href="claims.html"' in index, "the claims ledger (data/reference/CLAIMS.md) is linked"
+    assert "Claims ledger" in (book / "claims.html").read_text()
     assert check_book.check(book) == []
 
 

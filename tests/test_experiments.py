@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from helpers import experiments
@@ -29,7 +30,7 @@ def test_summarise_and_print(capsys):
 def test_compare_paired():
     assert experiments.compare([0.9, 0.91, 0.92], [0.5, 0.52, 0.49]).word == "better"
     assert experiments.compare([0.5, 0.52, 0.49], [0.9, 0.91, 0.92]).word == "worse"
-    assert experiments.compare([0.5, 0.9, 0.1], [0.5, 0.1, 0.9]).word == "no clear difference"
+    assert experiments.compare([0.5, 0.9, 0.1], [0.5, 0.1, 0.9]).word == "undecided"
     with pytest.raises(TypeError, match="by its word"):
         assert experiments.compare([0.9, 0.91], [0.5, 0.52]) == "better"
 
@@ -199,6 +200,27 @@ def test_code_fingerprint_ignores_comments_and_covers_callees(monkeypatch):
     assert experiments.code_fingerprint(_knob_run) != base  # a callee changed
 
 
+def test_compare_rows_uses_the_design_the_rows_record():
+    """Fixed test images: their correctness widens the interval; a re-split pool: Nadeau and
+    Bengio's correction; independent draws: the plain paired interval."""
+    rng = np.random.default_rng(0)
+    correct = rng.random((2, 3, 200)) < np.array([0.8, 0.7])[:, None, None]
+    rows = [
+        [{"seed": s, "test_acc": float(c.mean()), "test_correct": experiments.bits(c),
+          "design": "fixed"} for s, c in enumerate(side)]
+        for side in correct
+    ]  # fmt: skip
+    plain = experiments.compare([r["test_acc"] for r in rows[0]], [r["test_acc"] for r in rows[1]])
+    fixed = experiments.compare_rows(*rows)
+    assert fixed.se > plain.se and fixed.df > plain.df and fixed.n == 3, "images add variance"
+    for side in rows:
+        for r in side:
+            r.update(design="resplit", resplit=0.5)
+    resplit = experiments.compare_rows(*rows)
+    assert math.isclose(resplit.half / plain.half, math.sqrt((1 / 3 + 0.5) / (1 / 3)))
+    assert np.array_equal(experiments.unbits(rows[0][0]["test_correct"]), correct[0][0])
+
+
 def test_rule_verdict_tests_the_rule_against_the_best_other_strategy():
     val = {"top": [0.7, 0.72, 0.71], "earlier": [0.8, 0.82, 0.79], "scratch": [0.75, 0.7, 0.8]}
     test = {"top": [0.70, 0.71, 0.72], "earlier": [0.80, 0.83, 0.81], "scratch": [0.6, 0.9, 0.7]}
@@ -206,7 +228,7 @@ def test_rule_verdict_tests_the_rule_against_the_best_other_strategy():
     assert (out["rule_best"], out["other_best"]) == ("top", "earlier")
     assert out["state"] == "NOT CONFIRMED" and out["verdict"].word == "worse"
     out = experiments.rule_verdict(val, test, ["earlier"])
-    assert out["other_best"] == "scratch" and out["state"] == "NOT CONTRADICTED"
+    assert out["other_best"] == "scratch" and out["state"] == "UNDECIDED"
     # the old logic declared HOLDS whenever the rule's strategy won on validation; here it wins
     # on validation but is clearly worse on test, and the verdict says so
     val2 = {"rule": [0.9, 0.9], "other": [0.8, 0.8]}

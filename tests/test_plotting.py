@@ -68,11 +68,16 @@ def test_summary_heatmap_and_decision_chart():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "91.0\n± 2.5" in texts and len(texts) == 4
     plt.close(fig)
+    long = "fine-tune last 2 vs linear: earlier stage: +12.3 ± 4.5 points"
     chart = plotting.decision_chart(
-        {("small", "similar"): {"rule": "r", "measured": "m", "holds": False}}
+        {("small", "similar"): {"rule": "r", "measured": long, "state": "NOT CONFIRMED"}}
     )
-    body = " ".join(t.get_text() for t in chart.axes[0].texts)
+    texts = chart.axes[0].texts
+    body = " ".join(t.get_text() for t in texts)
     assert "NOT CONFIRMED" in body and "no measurement" in body
+    assert all(len(line) <= 30 for t in texts for line in t.get_text().splitlines()), (
+        "every line is wrapped to fit its cell"
+    )
     plt.close(chart)
 
 

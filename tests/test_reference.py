@@ -10,17 +10,20 @@ today's code and compared with the committed one, within the tolerances below.
 
 from __future__ import annotations
 
+import itertools
 import json
-import linecache
 import math
+import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from helpers import data, experiments
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from make_claims import CLAIMS_JSON, execute, key, ledger_rows  # noqa: E402
+
 REFERENCE = ROOT / "data" / "reference"
 PROVENANCE = json.loads((REFERENCE / "provenance.json").read_text())["files"]
 
@@ -64,29 +67,6 @@ def differences(reference: dict, fresh: dict) -> list[str]:
     return out
 
 
-def execute(notebook: Path, namespace: dict) -> None:
-    """Run a notebook's code cells in ``namespace``, as a kernel would (sources kept for
-    ``inspect``, so that :func:`experiments.code_fingerprint` sees what the kernel sees); the
-    solutions of exercises that run no grid are left out, with their checks."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    transform = TransformerManager().transform_cell
-    nb = nbformat.read(notebook, as_version=4)
-    skipped = False
-    for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-        tags = set(cell.metadata.get("tags", []))
-        # an exercise's solution runs here only when it runs a grid (the reference holds its
-        # rows); the others, and their checks, are nbval's to run
-        if "solution" in tags:
-            skipped = "run_grid(" not in cell.source
-        if skipped and tags & {"solution", "check"}:
-            continue
-        source = transform(cell.source)
-        name = f"<{notebook.stem} cell {number}>"
-        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
-        exec(compile(source, name, "exec"), namespace)
-
-
 def _stale(name: str, run, settings: dict | None) -> str:
     """Why the reference rows of ``name`` are stale for ``run`` and ``settings`` ("" if not)."""
     rows = experiments.read_results(REFERENCE / name)
@@ -123,12 +103,24 @@ def test_reference_rows_reproduce(notebook, monkeypatch):
         return real(grid, run, **kw)
 
     monkeypatch.setattr(experiments, "run_grid", recording)
+    namespace = {"__name__": "__main__"}
     try:
-        execute(ROOT / "notebooks" / notebook, {"__name__": "__main__"})
+        execute(ROOT / "notebooks" / notebook, namespace)
     except data.DatasetNotFoundError as err:
         from conftest import data_missing
 
         data_missing(f"{notebook} needs a dataset that is not installed: {err}")
+
+    # the claims ledger (data/reference/CLAIMS.md) says what this notebook's verdicts are now
+    stem = notebook.removesuffix(".ipynb")
+    committed = [key(r) for r in json.loads(CLAIMS_JSON.read_text()) if r["notebook"] == stem]
+    now = [key(r) for r in ledger_rows(namespace)]
+    changed = [(n, c) for n, c in itertools.zip_longest(now, committed) if n != c]
+    assert not changed, (
+        f"data/reference/CLAIMS.md is stale for {stem} (its claims or verdicts changed): "
+        f"regenerate with `make claims`; {len(changed)} differ, the first: now {changed[0][0]}, "
+        f"committed {changed[0][1]}"
+    )
 
     problems = []
     for name in sorted(files):

@@ -180,8 +180,37 @@ numbers come from.</p>
 {"".join(items)}
 </table>
 <h2>Reference runs used</h2><ul>{refs or "<li>none for this profile</li>"}</ul>
+{claims_link(out)}
 </body></html>
 """
+
+
+def claims_page(out: Path) -> bool:
+    """``claims.html``: the claims ledger (data/reference/CLAIMS.md) as a page of the book."""
+    source = ROOT / "data" / "reference" / "CLAIMS.md"
+    if not source.is_file():
+        return False
+    import mistune
+
+    body = mistune.create_markdown(plugins=["table"])(source.read_text())
+    (out / "claims.html").write_text(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Claims ledger</title>'
+        "<style>body{font-family:sans-serif;margin:2em;line-height:1.4;font-size:14px}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .4em;"
+        'vertical-align:top}th{background:#f3f3f3}</style></head><body><p><a href="index.html">'
+        f"← the course book</a></p>{body}</body></html>\n"
+    )
+    return True
+
+
+def claims_link(out: Path) -> str:
+    if not (out / "claims.html").exists():
+        return ""
+    return (
+        '<h2>Claims ledger</h2><p><a href="claims.html">Every verdict of 04–06</a> on the '
+        "reference runs: claim, comparison, paired difference with its 95 % interval, Holm's "
+        "adjusted p, verdict.</p>"
+    )
 
 
 def main() -> None:
@@ -242,6 +271,7 @@ def main() -> None:
             how = "make book (nbclient)"
             record(key, path.name, seconds, None, cold=args.cold, how=how, **meter.load)
         print(f"   {seconds / 60:.1f} min → {page.relative_to(args.out)}", flush=True)
+    claims_page(args.out)
     (args.out / "index.html").write_text(
         index_page(rows, built, args.profile, references, args.out)
     )
