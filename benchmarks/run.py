@@ -11,7 +11,8 @@ run.
 3. input pipeline alone: uint8 tensor cache + batched crop/flip/normalise vs PIL image folder;
 4. linear head: full-batch L-BFGS in torch vs scikit-learn ``LogisticRegression(lbfgs)``, same C;
 5. feature-extraction efficiency: achieved FLOP/s over the fp32 matmul rate, and bf16 vs fp32 on
-CPU.
+   CPU;
+6. a frozen prefix computed once vs the full path in ``training.fit`` (notebook 05's AnB row).
 
 Prints one Markdown table (ours, baseline, ratio) per measurement. The photos come from the
 Tux Paint dataset, written once as PNG files into an image folder (``--photos``; made if missing).
@@ -423,12 +424,51 @@ def bench_efficiency(device: torch.device, n_images: int) -> None:
     table(f"5. Feature-extraction efficiency ({device}; ratio = achieved / matmul rate)", rows)
 
 
+def bench_frozen_prefix(cuts=(4, 5), per_class: int = 100, epochs: int = 8, pairs: int = 3) -> None:
+    """Notebook 05's AnB row (the lab CNN pretrained on A, the first ``cut`` stages frozen with
+    their BatchNorm statistics, the rest re-initialised and trained on B with the lab recipe):
+    ``training.fit`` with its frozen prefix computed once (ours) against the full path that
+    re-runs the frozen stages every step (``TL_FROZEN_PREFIX=0``: what a plain loop does), the
+    two alternated ``pairs`` times; the weights after both paths agree to float tolerance
+    (tests/test_frozen_prefix.py)."""
+    import copy
+    import os
+
+    from helpers import lab
+
+    source = lab.pretrained("a", progress=False)
+    split = lab.sample_task("b", per_class, 10, seed=0)
+    rows = []
+    for cut in cuts:
+        times = {"1": [], "0": []}
+        for _ in range(pairs):
+            for flag in ("1", "0"):
+                net = copy.deepcopy(source)
+                models.replace_head(net, 5, seed=0)
+                models.reset_stages(net, net.stage_names[cut:], seed=0)
+                models.freeze_stages(net, trainable_stages=net.num_stages - cut)
+                os.environ["TL_FROZEN_PREFIX"] = flag
+                start = time.perf_counter()
+                lab.fit_recipe(net, split["train"], epochs=epochs, bn_policy="eval", seed=0,
+                               progress=False, device="cpu")  # fmt: skip
+                times[flag].append(time.perf_counter() - start)
+        os.environ.pop("TL_FROZEN_PREFIX", None)
+        ratios = [b / a for a, b in zip(times["1"], times["0"])]
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        rows.append((
+            f"AnB, {cut} of 5 stages frozen, {5 * per_class} images, {epochs} epochs",
+            f"{min(times['1']):.2f} s", f"{min(times['0']):.2f} s",
+            f"{sorted(ratios)[len(ratios) // 2]:.2f}× (pairs: {each})",
+        ))  # fmt: skip
+    table("6. Frozen prefix computed once vs the full path (training.fit, lab CNN, CPU)", rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--quick", action="store_true", help="small sizes: a smoke run, not a measurement"
     )
-    parser.add_argument("--only", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--only", nargs="+", type=int, default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--photos", type=Path, default=None)
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
@@ -456,6 +496,8 @@ def main() -> None:
             bench_efficiency(
                 device, n_images=16 if args.quick else (64 if device.type == "cpu" else 2048)
             )
+        if 6 in args.only:
+            bench_frozen_prefix(per_class=20 if args.quick else 100, epochs=2 if args.quick else 8)
 
 
 if __name__ == "__main__":

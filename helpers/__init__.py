@@ -11,6 +11,8 @@ One module per job, from the bottom up (no module imports one above it):
 - ``fetch`` — getting the photo datasets onto a machine (apt, Debian package files)
 - ``data`` — the dataset registry, uint8 tensor datasets, image folders, balanced splits
 - ``models`` — backbones, heads, freezing, BatchNorm policies, parameter groups
+- ``peft`` — training few parameters: LoRA adapters, biases or norms only (BitFit), weight-space
+  interpolation (WiSE-FT) and soups
 - ``features`` — CNN codes and per-stage features, cached on disk
 - ``probes`` — linear classifiers on features (C chosen on validation)
 - ``training`` — ``fit``/``evaluate``, the LR range test, 03's fine-tuning recipe
@@ -22,7 +24,7 @@ One module per job, from the bottom up (no module imports one above it):
   reads (the key that keeps cached rows honest)
 - ``experiments`` — grids of runs in results files, row selection, mean ± interval, verdicts
 - ``lab`` — the lab world: fixed task splits, the lab CNN's pretraining
-- ``strategies`` — notebook 04's five transfer strategies, its rules, one recipe and the equal
+- ``strategies`` — notebook 04's six transfer strategies, its rules, one recipe and the equal
   selection budget
 - ``advisor`` — which strategy for your own image folder: measured, recommended, verified
 - ``fcconv`` — FC layers as convolutions, class-evidence maps

@@ -363,6 +363,8 @@ class _Walk:
         for name in sorted(outside):
             if name not in scope:
                 continue  # a builtin, or a name bound later
+            if name.startswith("__") and name.endswith("__"):
+                continue  # a module's own dunders (__file__ is where the checkout lies, not code)
             value = scope[name]
             if inspect.ismodule(value):
                 if value.__name__ == "helpers" or value.__name__.startswith("helpers."):

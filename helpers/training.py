@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 import torch
@@ -528,18 +529,21 @@ def fine_tune(
     backbone,
     split: dict[str, ImageSet],
     *,
-    trainable_stages: int,
+    trainable_stages: int | Iterable[str] | None,
     head_lr: float,
     backbone_lr: float,
     stage_lrs: dict[str, float] | None = None,
     new_head: bool = True,
+    train_head: bool = True,
     image_size: int | None = None,
     **fit_options,
 ) -> dict:
     """Notebook 03's recipe in one call: 1. ``backbone`` with its weights (pretrained, or random
     for a scratch baseline); 2. a fresh head for ``split["train"]``'s classes (``new_head=False``
-    keeps it); 3. all but the last ``trainable_stages`` frozen; 4. the head at ``head_lr``, the
-    stages at ``backbone_lr`` (or ``stage_lrs``); then :func:`fit`.
+    keeps it); 3. all but the last ``trainable_stages`` frozen (or all but the stages named;
+    ``None`` keeps what the caller set trainable, as :mod:`helpers.peft` does; ``train_head=False``
+    freezes the head too); 4. the head at ``head_lr``, the stages at ``backbone_lr`` (or
+    ``stage_lrs``); then :func:`fit`.
     ``fit_options`` go to :func:`fit` (defaults ``warmup_epochs=1``, ``bn_policy="eval"``, no
     progress bar), with ``split["val"]`` scored each epoch; ``split["test"]`` is scored once.
     Returns ``val_acc`` (last epoch), ``test_acc``, ``train_acc``, the ``history``, the per-stage
@@ -549,7 +553,10 @@ def fine_tune(
     start = {n: p.detach().clone() for n, p in backbone.model.named_parameters()}
     if new_head:
         models.replace_head(backbone, len(split["train"].classes), seed=fit_options.get("seed", 0))
-    trained = models.freeze_stages(backbone, trainable_stages=trainable_stages)
+    if trainable_stages is None:  # the caller chose what trains (helpers.peft): keep it
+        trained = [n for n, st in backbone.stages if any(p.requires_grad for p in st.parameters())]
+    else:
+        trained = models.freeze_stages(backbone, trainable_stages, train_head=train_head)
     groups = models.param_groups(backbone, head_lr=head_lr, backbone_lr=backbone_lr,
                                  stage_lrs=stage_lrs)  # fmt: skip
     prep = backbone.preprocessing(image_size)

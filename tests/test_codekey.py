@@ -1,5 +1,6 @@
 """The code key of a results row: exactly the functions a run reaches, and what it reads."""
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -7,7 +8,7 @@ import textwrap
 import pytest
 import torch
 
-from helpers import codekey, data, experiments, models, training
+from helpers import codekey, config, data, experiments, models, training
 
 
 def _tiny(name="tiny", n=8):
@@ -154,3 +155,24 @@ def test_the_key_is_the_same_in_another_process(tmp_path):
         for _ in range(2)
     ]
     assert keys[0] == keys[1] and len(keys[0]) == 16
+
+
+def test_the_key_does_not_depend_on_where_the_checkout_lies(tmp_path):
+    """A fresh clone elsewhere must find the committed reference rows current."""
+    run = "from helpers import config\n\n\ndef run(cell):\n"
+    run += "    return {'root': str(config.repo_root())}\n"
+    script = "import rootrun; from helpers import codekey, config, experiments; "
+    script += "assert 'helpers.config.repo_root' in codekey.reached(rootrun.run); "
+    script += "print(config.repo_root(), experiments.code_fingerprint(rootrun.run))"
+    found = []
+    for place in ("one", "another/place"):
+        copy = tmp_path / place / "checkout"
+        shutil.copytree(config.repo_root() / "helpers", copy / "helpers")
+        (copy / "rootrun.py").write_text(run)
+        out = subprocess.run(
+            [sys.executable, "-c", script], cwd=copy, capture_output=True, text=True, check=True
+        )
+        root, key = out.stdout.split()
+        assert root == str(copy.resolve())
+        found.append(key)
+    assert found[0] == found[1]

@@ -22,6 +22,16 @@ def test_lite0_classifies_real_photos(lite0):
     assert probs[0, 0] > 0.5
 
 
+@pytest.mark.parametrize("name", ["lite1", "lite2"])
+def test_lite1_and_lite2_load_offline_and_classify_a_photo(name):
+    net = models.load_backbone(name)
+    assert net.image_size == models.LITE[name][3] and net.stage_names[-1] == "head_conv"
+    photos = data.images_to_tensor([skdata.coffee()], size=net.image_size)
+    probs, names = models.predict_topk(net, photos, k=3)
+    assert names[0][0] == "espresso", names[0]
+    assert models.available_backbones()[name] == "ok"
+
+
 def test_lite0_random_weights_differ(lite0):
     random_net = models.load_backbone("lite0", weights=None)
     assert random_net.weights == "random"
@@ -42,7 +52,7 @@ def test_backbone_metadata(lite0):
 
 
 def test_unknown_backbone_lists_names():
-    with pytest.raises(KeyError, match="lite0, resnet18, alexnet, labcnn"):
+    with pytest.raises(KeyError, match="lite0, lite1, lite2, resnet18, alexnet, labcnn"):
         models.load_backbone("vgg16")
 
 

@@ -242,3 +242,28 @@ def test_fine_tune_is_notebook_03s_four_lines():
     for (name, a), b in zip(ours.model.state_dict().items(), by_hand.model.state_dict().values()):
         assert torch.equal(a, b), name
     assert run["stages_trained"] == ["conv4", "conv5"] and 0 <= run["test_acc"] <= 1
+
+
+def test_fine_tune_keeps_a_callers_freeze_and_can_freeze_the_head():
+    """``trainable_stages=None`` keeps what the caller set (helpers.peft); ``train_head=False``
+    trains the named stages under a fixed head (surgical fine-tuning)."""
+    ds = _memorise_set(16)
+    split = {"train": ds, "val": ds, "test": ds}
+    torch.manual_seed(0)
+    net = models.load_backbone("labcnn", weights=None)
+    net.model.requires_grad_(False)
+    dict(net.stages)["conv2"][0].requires_grad_(True)  # the caller's choice: one conv layer
+    models.replace_head(net, len(ds.classes), seed=0)
+    start = {n: p.detach().clone() for n, p in net.model.named_parameters()}
+    opts = dict(head_lr=1e-2, backbone_lr=1e-2, epochs=1, batch_size=8, seed=0, device="cpu")
+    run = training.fine_tune(net, split, trainable_stages=None, new_head=False, **opts)
+    moved = {n for n, p in net.model.named_parameters() if not torch.equal(p, start[n])}
+    assert (
+        run["stages_trained"] == ["conv2"]
+        and moved
+        and all(n.startswith(("stages.1.0", "fc")) for n in moved)
+    ), moved
+    head = {n: p.detach().clone() for n, p in net.head.named_parameters()}
+    training.fine_tune(net, split, trainable_stages=["conv5"], train_head=False, new_head=False,
+                       **opts)  # fmt: skip
+    assert all(torch.equal(p, head[n]) for n, p in net.head.named_parameters()), "head fixed"
