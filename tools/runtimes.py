@@ -69,6 +69,25 @@ def readme_cells(name: str, runs: dict) -> tuple[str, str]:
     return text, mem + " GiB"
 
 
+TOTAL_PREFIX = "A cold `make course`, summed from the map:"
+
+
+def course_total(runs: dict) -> str:
+    """The README's line that sums a cold ``make course`` per profile (complete columns only)."""
+    names = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    parts = []
+    for profile in ("quick", "cpu"):
+        found = [runs.get(profile, {}).get(n) for n in names]
+        if all(found):
+            machines = sorted({e["machine"] for e in found})
+            minutes = sum(e["seconds"] for e in found) / 60
+            parts.append(f"`{profile}` {minutes:.0f} min ({'; '.join(machines)})")
+        else:
+            missing = sum(e is None for e in found)
+            parts.append(f"`{profile}` not known yet ({missing} not measured)")
+    return f"{TOTAL_PREFIX} " + " · ".join(parts) + "."
+
+
 def sync(write: bool) -> list[str]:
     """Compare (or rewrite) README.md and the notebooks with the times file; the differences."""
     runs = json.loads(TIMES.read_text())["runs"]
@@ -85,6 +104,12 @@ def sync(write: bool) -> list[str]:
         if new != line:
             problems.append(f"README.md course map, {m.group(1)}: {cols[-2]} → {runtime}")
             lines[i] = new
+    for i, line in enumerate(lines):
+        if line.startswith(TOTAL_PREFIX):
+            total = course_total(runs)
+            if line != total:
+                problems.append(f"README.md: {line} → {total}")
+                lines[i] = total
     if write:
         readme_path.write_text("\n".join(lines))
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
