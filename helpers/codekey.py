@@ -128,7 +128,10 @@ def _object_identity(v):
     if _is_dataset(v):
         return _dataset_identity(v)
     if _is_backbone(v):
-        return {"backbone": v.name, "weights": str(v.weights), "state": _state_digest(v.model)}
+        weights = v.weights  # "imagenet", or the file it was loaded from: where the checkout lies
+        if isinstance(weights, (str, Path)) and Path(weights).is_absolute():
+            weights = _path_identity(Path(weights))
+        return {"backbone": v.name, "weights": str(weights), "state": _state_digest(v.model)}
     if isinstance(v, torch.nn.Module):
         return {"module": type(v).__name__, "state": _state_digest(v)}
     return _NOT_PLAIN

@@ -464,10 +464,9 @@ class TrainableReport:
 
 
 def trainable_report(backbone: Backbone, optimizer=None) -> TrainableReport:
-    """Trainable and frozen parameters per stage and in the head, and how many BatchNorm layers
-    are in train / eval mode now. With ``optimizer``: a ``ValueError`` when it holds a frozen
-    parameter, misses a trainable one, or holds parameters of another network — the three ways
-    a freeze silently does not do what it says."""
+    """Trainable / frozen parameters and BatchNorm train / eval modes per stage and head. With
+    ``optimizer``: ``ValueError`` when it holds a frozen parameter, misses a trainable one, or
+    holds another network's (the three ways a freeze silently fails)."""
     parts = [*backbone.stages, ("head", backbone.head)]
     seen, rows = set(), []
     for name, module in parts:

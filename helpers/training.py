@@ -539,11 +539,10 @@ def fine_tune(
     **fit_options,
 ) -> dict:
     """Notebook 03's recipe in one call: 1. ``backbone`` with its weights (pretrained, or random
-    for a scratch baseline); 2. a fresh head for ``split["train"]``'s classes (``new_head=False``
-    keeps it); 3. all but the last ``trainable_stages`` frozen (or all but the stages named;
-    ``None`` keeps what the caller set trainable, as :mod:`helpers.peft` does; ``train_head=False``
-    freezes the head too); 4. the head at ``head_lr``, the stages at ``backbone_lr`` (or
-    ``stage_lrs``); then :func:`fit`.
+    for a scratch baseline); 2. a fresh head (``new_head=False`` keeps it); 3. all but the last
+    ``trainable_stages`` frozen (or all but those named; ``None`` keeps what the caller set, as
+    :mod:`helpers.peft` does; ``train_head=False`` freezes the head too); 4. the head at
+    ``head_lr``, the stages at ``backbone_lr`` (or ``stage_lrs``); then :func:`fit`.
     ``fit_options`` go to :func:`fit` (defaults ``warmup_epochs=1``, ``bn_policy="eval"``, no
     progress bar), with ``split["val"]`` scored each epoch; ``split["test"]`` is scored once.
     Returns ``val_acc`` (last epoch), ``test_acc``, ``train_acc``, the ``history``, the per-stage

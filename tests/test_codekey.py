@@ -159,10 +159,33 @@ def test_the_key_is_the_same_in_another_process(tmp_path):
 
 def test_the_key_does_not_depend_on_where_the_checkout_lies(tmp_path):
     """A fresh clone elsewhere must find the committed reference rows current."""
-    run = "from helpers import config\n\n\ndef run(cell):\n"
-    run += "    return {'root': str(config.repo_root())}\n"
+    run = textwrap.dedent(
+        """
+        from pathlib import Path
+
+        import torch
+
+        from helpers import config
+
+
+        class Net:  # a network loaded from a file inside the checkout, as lab.pretrained does
+            def __init__(self):
+                torch.manual_seed(0)
+                self.name, self.model = "tiny", torch.nn.Linear(2, 2)
+                self.stages, self.head_name = [], "x"
+                self.weights = str(Path(__file__).resolve().parent / "data" / "lab" / "tiny.pt")
+
+
+        NET = Net()
+
+
+        def run(cell):
+            return {"root": str(config.repo_root()), "net": NET.weights}
+        """
+    )
     script = "import rootrun; from helpers import codekey, config, experiments; "
-    script += "assert 'helpers.config.repo_root' in codekey.reached(rootrun.run); "
+    script += "found = codekey.reached(rootrun.run); assert 'helpers.config.repo_root' in found; "
+    script += "assert 'data/lab/tiny.pt' in found['rootrun.run:NET']; "
     script += "print(config.repo_root(), experiments.code_fingerprint(rootrun.run))"
     found = []
     for place in ("one", "another/place"):
