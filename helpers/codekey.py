@@ -72,7 +72,7 @@ def _dataset_identity(ds) -> dict:
     sample = images[:: max(1, len(images) // 64)]
     return {
         "dataset": ds.name,
-        "source": getattr(ds, "source", ""),
+        "source": _location(getattr(ds, "source", "")),
         "classes": list(ds.classes),
         "shape": list(images.shape),
         "labels": _tensor_digest(ds.labels),
@@ -94,6 +94,14 @@ def _path_identity(path: Path) -> str:
         return str(Path(path).resolve().relative_to(config.repo_root()))
     except ValueError:
         return str(path)
+
+
+def _location(where) -> str:
+    """A file or folder a network or dataset came from, relative to the checkout when inside it
+    (an absolute path names where the checkout lies, not what was read); other text as it is."""
+    if isinstance(where, (str, Path)) and str(where) and Path(where).is_absolute():
+        return _path_identity(Path(where))
+    return str(where)
 
 
 _NOT_PLAIN = object()
@@ -128,10 +136,8 @@ def _object_identity(v):
     if _is_dataset(v):
         return _dataset_identity(v)
     if _is_backbone(v):
-        weights = v.weights  # "imagenet", or the file it was loaded from: where the checkout lies
-        if isinstance(weights, (str, Path)) and Path(weights).is_absolute():
-            weights = _path_identity(Path(weights))
-        return {"backbone": v.name, "weights": str(weights), "state": _state_digest(v.model)}
+        weights = _location(v.weights)  # "imagenet", or the file it was loaded from
+        return {"backbone": v.name, "weights": weights, "state": _state_digest(v.model)}
     if isinstance(v, torch.nn.Module):
         return {"module": type(v).__name__, "state": _state_digest(v)}
     return _NOT_PLAIN

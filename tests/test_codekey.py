@@ -176,16 +176,25 @@ def test_the_key_does_not_depend_on_where_the_checkout_lies(tmp_path):
                 self.weights = str(Path(__file__).resolve().parent / "data" / "lab" / "tiny.pt")
 
 
-        NET = Net()
+        class Set:  # a dataset read from a folder inside the checkout
+            def __init__(self):
+                self.images = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+                self.labels, self.classes, self.name = torch.zeros(4), ["a"], "tiny"
+                self.source = str(Path(__file__).resolve().parent / "data" / "tiny")
+
+
+        NET, SETS = Net(), {"tiny": Set()}
 
 
         def run(cell):
-            return {"root": str(config.repo_root()), "net": NET.weights}
+            root, sets = str(config.repo_root()), SETS
+            return {"root": root, "net": NET.weights, "n": len(sets["tiny"].images)}
         """
     )
     script = "import rootrun; from helpers import codekey, config, experiments; "
     script += "found = codekey.reached(rootrun.run); assert 'helpers.config.repo_root' in found; "
     script += "assert 'data/lab/tiny.pt' in found['rootrun.run:NET']; "
+    script += "assert '\"data/tiny\"' in found['rootrun.run:SETS']; "
     script += "print(config.repo_root(), experiments.code_fingerprint(rootrun.run))"
     found = []
     for place in ("one", "another/place"):
