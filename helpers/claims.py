@@ -60,6 +60,23 @@ class Ledger:
         self.claims.append(Claim(family, claim, section, world, comparison, verdict, expect))
         return verdict
 
+    def claim(self, family: str, claim: str, *, section: str, world: str = "",
+              expect: str | None = "better"):  # fmt: skip
+        """Declare a claim once; returns ``record(comparison, verdict, **changes)`` that adds
+        one of its comparisons (:meth:`add`; ``changes``: another ``world`` or ``section``).
+
+        ``damage = ledger.claim("06 damage", "too high a LR destroys…", section="3",
+        expect="worse")`` then ``damage("highest LRs vs best", verdict)``.
+        """
+        if expect not in EXPECT:
+            raise ValueError(f"expect must be one of {EXPECT}, got {expect!r}")
+        declared = dict(section=section, world=world, expect=expect)
+
+        def record(comparison: str, verdict: Verdict, **changes) -> Verdict:
+            return self.add(family, claim, comparison, verdict, **{**declared, **changes})
+
+        return record
+
     def adjusted(self) -> list[float]:
         """Holm's adjusted p of every claim, within its family (claims' order)."""
         out = [math.nan] * len(self.claims)

@@ -185,6 +185,7 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_threads": torch.get_num_threads(),
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "library default"),
         "profile": profile(),
         "device": str(pick_device()),
         "data_dir": str(data_dir()),
@@ -203,6 +204,38 @@ def environment() -> dict[str, Any]:
         info["gpu"] = torch.cuda.get_device_name(0)
         info["bf16_supported"] = torch.cuda.is_bf16_supported()
     return info
+
+
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def use_threads(torch_threads: int | None = None, blas_threads: int | None = None) -> dict:
+    """Set the thread pools the course's work runs on; returns ``{"torch": n, "blas": m}``.
+
+    - torch's intra-op pool (training, feature extraction): ``torch_threads``, else
+      ``$TL_THREADS``, else torch's own default (one thread per core).
+    - the BLAS pools behind numpy, SciPy and scikit-learn's probes: ``blas_threads``, else
+      ``$TL_BLAS_THREADS``, else 1. On 2 cores scikit-learn's logistic probes ran about three
+      times faster with one BLAS thread than with two, alone and beside a second notebook
+      (``benchmarks/RESULTS.md``, thread settings); torch's own matrix products are not these.
+
+    Two notebooks at once on a small machine: ``TL_THREADS=1`` in each keeps them from
+    slowing each other several times over (each then runs at one core's speed). Libraries
+    already loaded are limited through ``threadpoolctl``; ones loaded later read the
+    environment variables set here.
+    """
+    torch_threads = torch_threads or int(os.environ.get("TL_THREADS") or 0) or None
+    blas_threads = blas_threads or int(os.environ.get("TL_BLAS_THREADS") or 0) or 1
+    if torch_threads is not None:
+        if torch_threads < 1:
+            raise ValueError(f"torch_threads={torch_threads}: use at least one thread")
+        torch.set_num_threads(torch_threads)
+    for name in BLAS_VARIABLES:
+        os.environ[name] = str(blas_threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=blas_threads, user_api="blas")
+    return {"torch": torch.get_num_threads(), "blas": blas_threads}
 
 
 def print_environment() -> None:

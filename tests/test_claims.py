@@ -61,3 +61,16 @@ def test_the_table_and_the_text_carry_every_claim():
     lines = table.splitlines()
     assert lines[0] == "# Claims" and lines[2].count("|") == len(claims.COLUMNS) + 2
     assert "| 05 | a / b | 3 | lab | A vs B |" in table, "a '|' in a claim cannot break the table"
+
+
+def test_a_claim_declared_once_records_its_comparisons_as_add_does():
+    by_add, by_claim = claims.Ledger("xx_demo"), claims.Ledger("xx_demo")
+    by_add.add("f", "claim", "A vs B", stats.compare(CLEAR, BASE), section="1", expect="worse")
+    by_add.add("f", "claim", "B vs A", stats.compare(BASE, CLEAR), section="1", world="w",
+               expect="worse")  # fmt: skip
+    record = by_claim.claim("f", "claim", section="1", expect="worse")
+    assert record("A vs B", stats.compare(CLEAR, BASE)).word == "better"
+    record("B vs A", stats.compare(BASE, CLEAR), world="w")
+    assert by_claim.rows() == by_add.rows()
+    with pytest.raises(ValueError, match="expect must be one of"):
+        by_claim.claim("f", "c", section="1", expect="higher")

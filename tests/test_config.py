@@ -70,3 +70,28 @@ def test_profile_can_be_set_from_a_cell(monkeypatch):
     assert config.by_profile(quick=1, cpu=2, gpu=3) == 2
     with pytest.raises(ValueError, match="quick, cpu, gpu"):
         config.set_profile("fast")
+
+
+def test_use_threads_sets_the_torch_and_blas_pools(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    before = torch.get_num_threads()
+    for name in config.BLAS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)  # monkeypatch restores what use_threads sets
+    monkeypatch.delenv("TL_BLAS_THREADS", raising=False)
+    monkeypatch.setenv("TL_THREADS", "1")
+    try:
+        assert config.use_threads() == {"torch": 1, "blas": 1}
+        assert torch.get_num_threads() == 1
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        assert blas and set(blas) == {1}
+        assert config.environment()["blas_threads"] == "1"
+        monkeypatch.setenv("TL_BLAS_THREADS", "2")
+        monkeypatch.delenv("TL_THREADS")
+        assert config.use_threads(torch_threads=before)["blas"] == 2
+        assert torch.get_num_threads() == before
+        with pytest.raises(ValueError, match="at least one thread"):
+            config.use_threads(torch_threads=-1)
+    finally:
+        torch.set_num_threads(before)
+        config.use_threads(torch_threads=before, blas_threads=1)
