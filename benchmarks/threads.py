@@ -50,6 +50,9 @@ SETTINGS = {
     "default": {},
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
     "spin-short": {"GOMP_SPINCOUNT": "10000"},
+    "spin-30k": {"GOMP_SPINCOUNT": "30000"},
+    "spin-100k": {"GOMP_SPINCOUNT": "100000"},
+    "blas one thread": {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
     "one thread": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
     "cores, short spin": {"OMP_NUM_THREADS": CORES, "GOMP_SPINCOUNT": "10000"},
 }

@@ -1,9 +1,14 @@
 """Run the course: every notebook executed in turn, where it is shown as it goes, and a table of
 times at the end.
 
-    python tools/run_course.py [--out build] [notebooks ...]        (make course)
+    python tools/run_course.py [--out build] [--results compute] [notebooks ...]   (make course)
 
-Each notebook runs in a fresh kernel (``tools/run_notebook.py --progress``: a line per finished
+The grid notebooks (04, 05, 06, 09) read their rows from the committed reference runs
+(``TL_RESULTS=reference``: a row whose code or settings changed since is computed here, never
+used stale), which takes them from about an hour to a few minutes on 2 cores; ``--results
+compute`` (``make course RESULTS=compute``) computes every row on this machine, as a kernel
+started by hand does. Each notebook runs in a fresh kernel
+(``tools/run_notebook.py --progress``: a line per finished
 cell, with the cells done of all and the time elapsed) and is exported to HTML. A failing cell
 stops the run and is named (notebook, cell number, id, first line). The final table gives each
 notebook's time, and says so when other work shared the cores while it ran (its time is then
@@ -13,6 +18,7 @@ longer than this machine's own).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +28,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from course_times import LoadMeter  # noqa: E402
 
 
-def run_one(nb: Path, out: Path) -> tuple[int, LoadMeter]:
+def run_one(nb: Path, out: Path, results: str) -> tuple[int, LoadMeter]:
+    env = {**os.environ, "TL_RESULTS": results}
     cmd = [sys.executable, str(ROOT / "tools" / "run_notebook.py"), "--progress",
            "--timeout", "86400", "--output-dir", str(out / "notebooks"), str(nb)]  # fmt: skip
     with LoadMeter() as meter:
-        code = subprocess.run(cmd).returncode
+        code = subprocess.run(cmd, env=env).returncode
     if code == 0:
         html = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--log-level=WARN",
                 "--output-dir", str(out / "html"), str(out / "notebooks" / nb.name)]  # fmt: skip
@@ -37,6 +44,12 @@ def run_one(nb: Path, out: Path) -> tuple[int, LoadMeter]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build")
+    parser.add_argument(
+        "--results",
+        choices=("reference", "compute"),
+        default=os.environ.get("TL_RESULTS") or "reference",
+        help="where grids take their rows from (default: the committed reference runs)",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
     chosen = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -45,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows = []
     for nb in chosen:
-        print(f"== {nb.name}", flush=True)
-        code, meter = run_one(nb, args.out)
+        print(f"== {nb.name} (grid rows: {args.results})", flush=True)
+        code, meter = run_one(nb, args.out, args.results)
         shared = f"shared: other work used {meter.load['other_cpu_share']:.0%} of the cores"
         rows.append(
             (nb.name, meter.seconds, "failed" if code else "ok", shared * meter.load["shared"])
