@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # step: functions (file name fragment, function name) whose cumulative time it is
 STEPS = {
-    "training (fit)": [("training.py", "fit"), ("lab.py", "fit_recipe")],
+    "training (fit)": [("training.py", "fit")],  # lab.fit_recipe calls it: counted once
     "evaluation": [("training.py", "evaluate")],
     "linear probes": [("probes.py", "probe_splits"), ("probes.py", "fit_probe_cv")],
     "feature extraction": [("features.py", "extract_features")],
