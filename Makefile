@@ -63,7 +63,7 @@ recompute: setup
 	@mkdir -p $(BUILD)/notebooks
 	$(PY) tools/run_notebook.py --timeout 86400 --output-dir $(BUILD)/notebooks notebooks/$(NB).ipynb
 
-## the committed reference runs of 04-06 (cpu profile, cold; about an hour on 2 cores):
+## the committed reference runs of 03-06 and 09 (cpu profile, cold; about an hour on 2 cores):
 ## make reference [REFERENCE_PROFILE=gpu] [NB="04_four_scenarios"] [MISSING=1: only add the grids
 ## the reference lacks (an exercise's), reading the committed ones]
 REFERENCE_PROFILE ?= cpu

@@ -62,6 +62,33 @@ def test_torch_logistic_matches_sklearn_objective():
         assert (ours.predict(x) == sk.predict(x)).mean() > 0.97
 
 
+def test_svm_probe_solves_the_primal_objective():
+    """The svm probe uses liblinear's dual solver: the same squared-hinge objective as the
+    primal one, so both reach the same minimum where both converge (more samples than
+    features, the case where scikit-learn would pick the primal)."""
+    import numpy as np
+    from sklearn.svm import LinearSVC
+
+    x, y = _blobs(n=120, d=6, seed=4)
+    x, y = x.double().numpy(), y.numpy()
+
+    def objective(model, C):  # one-vs-rest: ½‖w‖² + C Σ max(0, 1 − t·f(x))², summed over classes
+        total = 0.0
+        for k in range(3):
+            t = np.where(y == k, 1.0, -1.0)
+            w, b = model.coef_[k], model.intercept_[k]
+            margin = np.maximum(0, 1 - t * (x @ w + b))
+            total += 0.5 * (w @ w + b * b) + C * (margin**2).sum()  # liblinear penalises b too
+        return total
+
+    for C in (0.01, 1.0):
+        ours = probes.make_probe("svm", C, scaler=None).fit(x, y)[-1]
+        primal = LinearSVC(C=C, dual=False, tol=1e-8, max_iter=100_000).fit(x, y)
+        assert ours.dual is True
+        assert objective(ours, C) == pytest.approx(objective(primal, C), rel=1e-3)
+        assert (ours.predict(x) == primal.predict(x)).mean() > 0.97
+
+
 def test_fit_probe_torch_kind():
     xtr, ytr = _blobs(seed=0)
     xva, yva = _blobs(seed=1)

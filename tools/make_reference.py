@@ -2,7 +2,7 @@
 
     python tools/make_reference.py [--profile cpu] [--missing] [notebooks ...]  (make reference)
 
-For each notebook (default: 04, 05, 06, 09): the feature cache, the grid results files and the
+For each notebook (default: 03, 04, 05, 06, 09): the feature cache, the grid results files and the
 cached lab networks are emptied, the notebook is executed in a fresh kernel with
 ``TL_PROFILE=<profile>`` and ``TL_RESULTS=compute``, and every results file it wrote
 (``data/cache/results/<notebook>-*-<profile>.jsonl``) is copied to ``data/reference/``, with an
@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from course_times import machine, record, run  # noqa: E402  (one way to execute and time)
 
 DEFAULT = [
+    "03_fine_tuning",
     "04_four_scenarios",
     "05_layer_transferability",
     "06_learning_rates",

@@ -3,7 +3,7 @@ times at the end.
 
     python tools/run_course.py [--out build] [--results compute] [notebooks ...]   (make course)
 
-The grid notebooks (04, 05, 06, 09) read their rows from the committed reference runs
+The grid notebooks (03, 04, 05, 06, 09) read their rows from the committed reference runs
 (``TL_RESULTS=reference``: a row whose code or settings changed since is computed here, never
 used stale), which takes them from about an hour to a few minutes on 2 cores; ``--results
 compute`` (``make course RESULTS=compute``) computes every row on this machine, as a kernel
