@@ -4,7 +4,8 @@
 
 Notebook code is counted in non-empty lines of code cells. Each line is given one role:
 
-- **bootstrap** — the setup cell (the one that installs the course on Colab);
+- **bootstrap** — the setup cell (the one that installs the course on Colab) and the environment
+  cell after it;
 - **plots** — cells marked ``# extra code –``, and statements that only draw (``plt.``, ``ax.``,
   ``fig.``, ``plotting.``);
 - **printing** — "What this run measured" cells and ``print(...)`` statements;
@@ -121,7 +122,8 @@ def notebook_measures(path: Path) -> dict:
     for i, cell in enumerate(cells):
         n = sum(1 for ln in cell.source.splitlines() if ln.strip())
         sizes.append(n)
-        is_setup = "COURSE_URL" in cell.source and i < 2
+        # the Colab bootstrap and the environment cell after it (thread pools, versions)
+        is_setup = "COURSE_URL" in cell.source and i < 2 or cell.source.startswith("# The environ")
         for role, count in cell_roles(cell, is_setup).items():
             roles[role] = roles.get(role, 0) + count
         fmt_skip += cell.source.count("# fmt: skip")
