@@ -41,6 +41,14 @@ PROVENANCE = json.loads((REFERENCE / "provenance.json").read_text())["files"]
 ACC_TOL = 0.05
 LR_FACTOR = 3.0
 REL_TOL = 0.25
+# Along another float path than the reference's (another CPU model, or another thread count) a
+# row trained on a small set moves by a few images: recomputed with one thread against the two of
+# the reference, 03's cheapest rows moved 3 of 36 validation and 3 of 53 test images (Lite0
+# fine-tuned on 90 Tux Paint photos) and 09's 4 of 53 test and 2 of 25 training images. There an
+# accuracy may move by up to OTHER_PATH_IMAGES images of the smallest set on which both values
+# are whole counts, at most OTHER_PATH_CAP; on the reference's own path the tolerances above hold.
+OTHER_PATH_IMAGES = 5
+OTHER_PATH_CAP = 0.15
 
 
 def _leaves(value, prefix=""):
@@ -61,8 +69,20 @@ def one_image(old: float, new: float) -> float:
     return 0.0
 
 
-def differences(reference: dict, fresh: dict) -> list[str]:
-    """What differs beyond tolerance between a committed row and its recomputation."""
+def same_path(entry: dict) -> bool:
+    """Whether this process computes along the reference file's float path: the same CPU model
+    and a thread per core of that machine (``"<CPU model>, <n> cores"``)."""
+    import torch
+
+    from helpers import config
+
+    cores = int(entry["machine"].rsplit(", ", 1)[-1].split()[0])
+    return config.machine() == entry["machine"] and torch.get_num_threads() == cores
+
+
+def differences(reference: dict, fresh: dict, other_path: bool = False) -> list[str]:
+    """What differs beyond tolerance between a committed row and its recomputation
+    (``other_path``: recomputed along another float path than the reference's)."""
     ref = dict(_leaves({k: reference[k] for k in fresh}))
     out = []
     for name, value in _leaves(fresh):
@@ -75,7 +95,9 @@ def differences(reference: dict, fresh: dict) -> list[str]:
                 out.append(f"{name}: committed {old:.3g}, now {value:.3g} (tolerance ×{LR_FACTOR})")
             continue
         diff = abs(value - old)
-        small = one_image(old, value) if "val" in name else 0.0
+        small = one_image(old, value) if "val" in name or other_path else 0.0
+        if other_path:
+            small = min(OTHER_PATH_CAP, OTHER_PATH_IMAGES * small)
         limit = max(ACC_TOL, small) if accuracy else REL_TOL * max(abs(old), 1e-12)
         if diff > limit:
             out.append(f"{name}: committed {old:.4g}, now {value:.4g} (tolerance {limit:.3g})")
@@ -145,7 +167,7 @@ def test_reference_rows_reproduce(notebook, monkeypatch):
         cheapest = min(rows, key=lambda r: r["seconds"])
         cell = {k: cheapest[k] for k in cheapest["cell_keys"]}
         fresh = run(dict(cell))
-        if found := differences(cheapest, fresh):
+        if found := differences(cheapest, fresh, other_path=not same_path(files[name])):
             problems.append(f"{name}, row {cell}: " + "; ".join(found))
     assert not problems, "reference rows no longer reproduce:\n" + "\n".join(problems)
 
@@ -187,3 +209,18 @@ def test_one_image_of_a_small_set_and_timings_are_within_tolerance():
     assert one_image(30 / 53, 31 / 53) == pytest.approx(1 / 53)
     assert "test_acc" in "".join(differences({"test_acc": 30 / 53}, {"test_acc": 34 / 53}))
     assert differences({"epoch_seconds": 0.34}, {"epoch_seconds": 0.47}) == []
+
+
+def test_another_float_path_allows_a_few_images_of_a_small_set():
+    # 3 of 36 validation images, 4 of 53 test images: flagged on the reference's own path only
+    moved = ({"val_acc": 26 / 36, "test_acc": 32 / 53}, {"val_acc": 29 / 36, "test_acc": 28 / 53})
+    assert len(differences(*moved)) == 2
+    assert differences(*moved, other_path=True) == []
+    # more than five images, or more than 15 points on a tiny set, is flagged on any path
+    assert "test_acc" in "".join(differences({"test_acc": 40 / 53}, {"test_acc": 34 / 53}, True))
+    assert "val_acc" in "".join(differences({"val_acc": 0.2}, {"val_acc": 0.4}, other_path=True))
+    # large sets keep the 5-point tolerance: five images of 3,000 are nothing
+    large = ({"test_acc": 2401 / 3000}, {"test_acc": 2581 / 3000})
+    assert "test_acc" in "".join(differences(*large, other_path=True))
+    entry = {"machine": "Some CPU, 2 cores"}
+    assert not same_path(entry)
