@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from helpers import data, experiments
+from helpers import config, data, experiments
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -72,10 +73,6 @@ def one_image(old: float, new: float) -> float:
 def same_path(entry: dict) -> bool:
     """Whether this process computes along the reference file's float path: the same CPU model
     and a thread per core of that machine (``"<CPU model>, <n> cores"``)."""
-    import torch
-
-    from helpers import config
-
     cores = int(entry["machine"].rsplit(", ", 1)[-1].split()[0])
     return config.machine() == entry["machine"] and torch.get_num_threads() == cores
 
