@@ -1,6 +1,7 @@
 """Figures: image grids, prediction panels, filters and feature maps, error bars, heat-maps of
 grid summaries, the four-scenario decision chart, training curves, evidence overlays, confusion
-matrices and galleries of mistakes.
+matrices and galleries of mistakes; panels of lines, error bars and heat-maps, 2-D maps of codes,
+the LR range test and notebook 05's figure after Yosinski et al.
 
 Every function returns the figure; those that draw into one panel take ``ax=None``.
 """
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 
 from .experiments import mean_ci, pivot
 
@@ -441,5 +444,138 @@ def strategy_panel(
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title or scenario, fontsize=9)
     ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def _panels(n: int, width: float = 5.5, height: float = 3.3, nrows: int = 1):
+    """A figure of ``n`` panels in ``nrows`` rows, each ``width`` × ``height`` inches; the axes in
+    reading order (spare ones hidden)."""
+    ncols = math.ceil(n / nrows)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)[:n]
+
+
+def errorbar_panels(
+    summary: Sequence[dict], x: str, line: str, panel: str | None = None, *,
+    lines: Sequence | None = None, title: str = "{}", xlabel: str = "", rotate: bool = False,
+) -> plt.Figure:  # fmt: skip
+    """:func:`errorbars` of a summary: one line per value of ``line`` (``lines``: which, in that
+    order) and one panel per value of ``panel`` (``title``: its format, ``"{}"`` the value)."""
+    names = list(dict.fromkeys(r[panel] for r in summary)) if panel else [None]
+    fig, axes = _panels(len(names))
+    for ax, name in zip(axes, names):
+        mine = [r for r in summary if panel is None or r[panel] == name]
+        for value in lines if lines is not None else dict.fromkeys(r[line] for r in mine):
+            rows = [r for r in mine if r[line] == value]
+            errorbars(rows, x, label=str(value), ax=ax, rotate=rotate)
+        ax.set_title(title.format(name) if panel else title.replace("{}", ""), fontsize=10)
+        ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig
+
+
+def line_panels(
+    panels: dict[str, dict[str, Sequence[float]]], x: Sequence, *, xlabel: str = "",
+    ylabel: str = "", yscale: str = "linear", rotate: bool = False, mark: float | None = None,
+) -> plt.Figure:  # fmt: skip
+    """One panel per key of ``panels`` (its title), one line per entry of its dict, over ``x``;
+    ``mark``: a dotted vertical line at that x."""
+    fig, axes = _panels(len(panels), width=5.5 if len(panels) > 1 else 6.5)
+    for ax, (title, series) in zip(axes, panels.items()):
+        for (label, ys), style in zip(series.items(), ("o-", "s--", "^-", "v:", "D-.", "x-")):
+            ax.plot(list(x), list(ys), style, label=label)
+        if mark is not None:
+            ax.axvline(mark, color="gray", ls=":")
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel, yscale=yscale)
+        ax.title.set_fontsize(10)
+        ax.tick_params(axis="x", rotation=45 if rotate else 0)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_panels(
+    panels: dict[str, Sequence[dict]], rows: str, cols: str, *, ncols: int = 3,
+    xlabel: str = "", ylabel: str = "", cmaps: dict[str, str] | None = None,
+) -> plt.Figure:  # fmt: skip
+    """:func:`summary_heatmap` (absolute values) of each summary in ``panels`` (key: its title),
+    ``ncols`` to a row; ``cmaps``: another colour map for some panels."""
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = _panels(len(panels), width=14 / min(ncols, len(panels)), height=3.0, nrows=nrows)
+    for ax, (title, summary) in zip(axes, panels.items()):
+        cmap = (cmaps or {}).get(title, "RdYlGn")
+        summary_heatmap(summary, rows, cols, ax=ax, title=title, relative=False, cmap=cmap)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def code_maps(codes: dict[str, tuple[torch.Tensor, torch.Tensor, Sequence[str]]]) -> plt.Figure:
+    """2-D maps of feature codes, PCA and t-SNE side by side, a row per dataset.
+
+    ``codes[name] = (features, labels, class names)``; points coloured by class.
+    """
+    fig, axes = plt.subplots(len(codes), 2, figsize=(10, 4 * len(codes)), squeeze=False)
+    for row, (name, (features, labels, classes)) in zip(axes, codes.items()):
+        X, y = np.asarray(features), np.asarray(labels)
+        tsne = TSNE(2, perplexity=min(30, len(X) // 4), random_state=0)
+        for ax, (method, proj) in zip(row, (("PCA", PCA(2)), ("t-SNE", tsne))):
+            xy = proj.fit_transform(X)
+            for c, cls in enumerate(classes):
+                ax.scatter(xy[y == c, 0], xy[y == c, 1], s=8, label=cls)
+            ax.set_title(f"{name} codes — {method}", fontsize=9)
+            ax.set(xticks=[], yticks=[])
+        row[1].legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def lr_range(results: dict[str, dict], xlabel: str = "learning rate") -> plt.Figure:
+    """The LR range test (:func:`helpers.training.lr_range_test`): loss per step and smoothed
+    against the learning rate, the pick and the minimum marked, a panel per result."""
+    fig, axes = _panels(len(results), height=3.2)
+    for ax, (name, res) in zip(axes, results.items()):
+        ax.plot(res["lr"], res["loss"], color="0.75", lw=0.8, label="loss per step")
+        ax.plot(res["lr"], res["smoothed"], label="smoothed")
+        pick, low = res["suggested_lr"], res["min_lr"]
+        ax.axvline(pick, color="tab:green", ls="--", label=f"pick {pick:.1e}")
+        ax.axvline(low, color="tab:red", ls=":", label=f"minimum {low:.1e}")
+        ax.set(xscale="log", xlabel=xlabel, ylabel="loss", title=name)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+TRANSFER_STYLES = {  # variant → (colour, marker, line) in the style of Yosinski et al.'s figure
+    "BnB": ("tab:blue", "o", "-"), "BnB+": ("tab:blue", "o", "--"),
+    "AnB": ("tab:red", "s", "-"), "AnB+": ("tab:red", "s", "--"), "RnB": ("tab:gray", "^", ":"),
+    "BnB probe": ("tab:cyan", "v", ":"), "AnB probe": ("tab:orange", "D", ":"),
+}  # fmt: skip
+
+
+def transfer_by_layer(summary: Sequence[dict], variants: dict[str, Sequence[str]],
+                      titles: dict[str, str]) -> plt.Figure:  # fmt: skip
+    """Notebook 05's figure, after Yosinski et al. (2014): test accuracy against the layers
+    copied (``cut``), a line per variant, the base network's mean ± 95 % band; a panel per target
+    of ``variants`` (target → variants), titled by ``titles``."""
+    fig, axes = _panels(len(variants), height=3.8)
+    for ax, (target, names) in zip(axes, variants.items()):
+        base = [r for r in summary if r["target"] == target and r["variant"] == "base"][0]
+        mean, half = base["mean"] * 100, np.nan_to_num(base["ci"]) * 100
+        ax.axhline(mean, color="k", ls="--", lw=1, label=f"base ({mean:.1f} %)")
+        ax.axhspan(mean - half, mean + half, color="k", alpha=0.08)
+        for v in names:
+            pts = [r for r in summary if r["target"] == target and r["variant"] == v]
+            ys, cis = (np.nan_to_num([r[k] for r in pts]) * 100 for k in ("mean", "ci"))
+            colour, marker, ls = TRANSFER_STYLES.get(v, ("k", "o", "-"))
+            label = v if target == "b" else v.replace("nB", "n-digits")
+            ax.errorbar([r["cut"] for r in pts], ys, yerr=cis, color=colour, marker=marker, ls=ls,
+                        capsize=3, label=label)  # fmt: skip
+        ax.set(xlabel="layers copied from the base network (n)", ylabel="test accuracy (%)",
+               title=titles[target])  # fmt: skip
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

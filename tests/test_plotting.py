@@ -167,3 +167,66 @@ def test_scenario_explorer_draws_headless(monkeypatch):
         {"small-similar": ["linear"]},
     )  # fmt: skip
     assert drawn == [("small-similar", "linear")]
+
+
+def _summary():
+    rows = [
+        {"d": d, "k": k, "x": x, "seed": i, "acc": 0.5 + 0.1 * x + i / 100}
+        for d in ("tux", "digits")
+        for k in ("p", "q")
+        for x in (1, 2, 3)
+        for i in range(3)
+    ]
+    return experiments.summarise(rows, ["d", "k", "x"], "acc")
+
+
+def test_errorbar_panels_draw_a_line_per_value_and_a_panel_per_value():
+    fig = plotting.errorbar_panels(_summary(), "x", "k", "d", title="{}: shots")
+    assert [ax.get_title() for ax in fig.axes] == ["tux: shots", "digits: shots"]
+    assert [len(ax.containers) for ax in fig.axes] == [2, 2]  # one error-bar line per k
+    plt.close(fig)
+    one = plotting.errorbar_panels(_summary(), "x", "d", lines=["digits"], title="all")
+    assert len(one.axes) == 1 and len(one.axes[0].containers) == 1
+    plt.close(one)
+
+
+def test_line_and_heatmap_panels_and_the_lr_range():
+    fig = plotting.line_panels(
+        {"a": {"u": [1, 2], "v": [2, 3]}, "b": {"u": [0, 1]}}, [1, 2], mark=1
+    )
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 2]  # the lines and the mark
+    plt.close(fig)
+    summary = experiments.summarise(
+        [{"h": h, "b": b, "seed": 0, "acc": h * b} for h in (1, 2) for b in (1, 2)],
+        ["h", "b"], "acc",
+    )  # fmt: skip
+    panels = {"one": summary, "two": summary, "three": summary}
+    fig = plotting.heatmap_panels(panels, "h", "b", ncols=2, cmaps={"two": "viridis"})
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in shown] == list(panels)  # the spare fourth panel is hidden
+    assert shown[1].images[0].get_cmap().name == "viridis"
+    plt.close(fig)
+    res = {"lr": [1e-4, 1e-3, 1e-2], "loss": [2, 1, 3], "smoothed": [2, 1.5, 2.5]}
+    fig = plotting.lr_range({"net": {**res, "suggested_lr": 1e-3, "min_lr": 1e-3}})
+    assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].get_lines()) == 4
+    plt.close(fig)
+
+
+def test_code_maps_and_the_transfer_figure():
+    torch.manual_seed(0)
+    X, y = torch.randn(40, 5), torch.arange(40) % 2
+    fig = plotting.code_maps({"tux": (X, y, ["a", "b"])})
+    assert [ax.get_title() for ax in fig.axes] == ["tux codes — PCA", "tux codes — t-SNE"]
+    plt.close(fig)
+    rows = [
+        {"target": "b", "variant": v, "cut": n, "seed": i, "test_acc": 0.6 + n / 20 + i / 100}
+        for v, cuts in (("base", [0]), ("AnB", [1, 2]), ("BnB", [1, 2]))
+        for n in cuts
+        for i in range(2)
+    ]
+    summary = experiments.summarise(rows, ["target", "variant", "cut"], "test_acc")
+    fig = plotting.transfer_by_layer(summary, {"b": ["AnB", "BnB"]}, {"b": "target b"})
+    ax = fig.axes[0]
+    assert ax.get_title() == "target b" and len(ax.containers) == 2
+    assert ax.get_legend_handles_labels()[1][0].startswith("base (")
+    plt.close(fig)
