@@ -39,10 +39,14 @@ class Claim:
 
 @dataclass
 class Ledger:
-    """The verdicts of one notebook, with Holm-adjusted p values per family."""
+    """The verdicts of one notebook, with Holm-adjusted p values per family.
+
+    ``show=True``: each verdict is printed as it is added, ``[world] comparison: verdict``.
+    """
 
     notebook: str
     claims: list[Claim] = field(default_factory=list)
+    show: bool = False
 
     def add(self, family: str, claim: str, comparison: str, verdict: Verdict, *, section: str,
             world: str = "", expect: str | None = "better") -> Verdict:  # fmt: skip
@@ -58,6 +62,8 @@ class Ledger:
             c for c in self.claims if (c.claim, c.comparison, c.world) != (claim, comparison, world)
         ]
         self.claims.append(Claim(family, claim, section, world, comparison, verdict, expect))
+        if self.show:
+            print(f"[{world}] " * bool(world) + f"{comparison}: {verdict}")
         return verdict
 
     def claim(self, family: str, claim: str, *, section: str, world: str = "",

@@ -7,6 +7,7 @@ padding; the FC layers after it are ``1 × 1`` convolutions. Converted, a networ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import torch
@@ -130,6 +131,20 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
         for h in handles:
             h.remove()
     return total
+
+
+def forward_time(model: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
+    """The best of ``repeats`` wall-clock times (seconds) of one forward pass of ``x`` under
+    ``no_grad``: the minimum is the least disturbed by other work on the machine."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        with torch.no_grad():
+            model(x)
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def class_evidence_map(backbone, x: torch.Tensor) -> torch.Tensor:

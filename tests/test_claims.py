@@ -74,3 +74,13 @@ def test_a_claim_declared_once_records_its_comparisons_as_add_does():
     assert by_claim.rows() == by_add.rows()
     with pytest.raises(ValueError, match="expect must be one of"):
         by_claim.claim("f", "c", section="1", expect="higher")
+
+
+def test_a_ledger_that_shows_prints_each_verdict_as_it_is_added(capsys):
+    quiet, shown = claims.Ledger("xx_demo"), claims.Ledger("xx_demo", show=True)
+    quiet.add("f", "claim", "A vs B", stats.compare(CLEAR, BASE), section="1")
+    assert capsys.readouterr().out == ""
+    v = shown.add("f", "claim", "A vs B", stats.compare(CLEAR, BASE), section="1", world="lab")
+    assert capsys.readouterr().out == f"[lab] A vs B: {v}\n"
+    shown.add("f", "claim", "B vs A", stats.compare(BASE, CLEAR), section="1")
+    assert capsys.readouterr().out.startswith("B vs A: worse")

@@ -80,3 +80,13 @@ def test_class_evidence_map_averages_to_logits(lite0):
     assert evidence.shape == (1, 1000, 5, 5)
     # a mean of per-cell logits against the pooled logits: rounding only (measured 7e-7)
     assert torch.allclose(evidence.mean((2, 3)), logits, rtol=1e-5, atol=1e-4)
+
+
+def test_forward_time_is_the_best_of_its_repeats():
+    calls = []
+    net = nn.Sequential(nn.Linear(4, 2))
+    net.register_forward_hook(lambda *_: calls.append(torch.is_grad_enabled()))
+    t = fcconv.forward_time(net, torch.randn(3, 4), repeats=3)
+    assert t > 0 and calls == [False, False, False]  # three passes, none building a graph
+    with pytest.raises(ValueError, match="repeats"):
+        fcconv.forward_time(net, torch.randn(3, 4), repeats=0)
