@@ -14,8 +14,6 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 
 from .experiments import mean_ci, pivot
 
@@ -518,6 +516,10 @@ def code_maps(codes: dict[str, tuple[torch.Tensor, torch.Tensor, Sequence[str]]]
 
     ``codes[name] = (features, labels, class names)``; points coloured by class.
     """
+    # here, not at the top: scikit-learn takes a second to import, and only this figure needs it
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
     fig, axes = plt.subplots(len(codes), 2, figsize=(10, 4 * len(codes)), squeeze=False)
     for row, (name, (features, labels, classes)) in zip(axes, codes.items()):
         X, y = np.asarray(features), np.asarray(labels)
