@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import shutil
 import tempfile
 import warnings
@@ -229,6 +230,33 @@ def load_image_folder(root: str | Path, image_size: int = 224, name: str | None 
     return decode_files(
         files, image_size, [p.name for p in class_dirs], name or root.name, str(root)
     )
+
+
+def sample_folder(
+    out: str | Path, categories: dict[str, str], per_class: int, seed: int = 0
+) -> Path:
+    """A folder for :func:`load_image_folder` cut from OpenClipart's drawings: ``out/<name>/``
+    holds ``per_class`` PNGs drawn (with ``seed``) from ``<openclipart>/<categories[name]>``.
+
+    Whatever was in ``out`` is replaced. Raises :class:`DatasetNotFoundError` (with the package to
+    install) when the drawings are missing, ``ValueError`` when a category has too few of them.
+    """
+    root = Path(SYSTEM_PATHS["openclipart"])
+    if not root.is_dir():
+        raise DatasetNotFoundError(
+            f"the sample folder needs OpenClipart's drawings in {root}: "
+            "apt-get install openclipart-png (or use a folder of your own)"
+        )
+    out = Path(out)
+    shutil.rmtree(out, ignore_errors=True)
+    for name, sub in categories.items():
+        files = sorted((root / sub).rglob("*.png"))
+        if len(files) < per_class:
+            raise ValueError(f"{root / sub} holds {len(files)} drawings, fewer than {per_class}")
+        (out / name).mkdir(parents=True)
+        for i, f in enumerate(random.Random(seed).sample(files, per_class)):
+            shutil.copy(f, out / name / f"{i:03d}_{f.name}")
+    return out
 
 
 # ----------------------------------------------------------------------------- sources

@@ -73,6 +73,15 @@ def print_table(
         print(f"{cells}  {fmt_ci(r['values'], scale)} ({r['n']})")
 
 
+def table(
+    rows: Iterable[dict], by: Sequence[str], metric: str, title: str = "", scale: float = 100.0
+) -> list[dict]:
+    """:func:`summarise` the rows by ``by``, :func:`print_table` the summary, and return it."""
+    summary = summarise(rows, by, metric)
+    print_table(summary, by, title=title, scale=scale)
+    return summary
+
+
 _MISSING = object()
 
 

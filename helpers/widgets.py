@@ -35,6 +35,20 @@ def evidence_picker(
     )
 
 
+def lr_runs(
+    rows: Sequence[Mapping], keys: Sequence[str] = ("backbone_lr", "head_lr", "schedule")
+) -> dict[tuple, dict]:
+    """Grid rows grouped for :func:`lr_explorer`: ``{(row[k] for k in keys): {"histories": [...],
+    "changes": [...], "test_acc": [...]}}``, one entry per row (seed) of the setting, in order."""
+    fields = {"histories": "history", "changes": "change", "test_acc": "test_acc"}
+    runs: dict[tuple, dict] = {}
+    for row in rows:
+        run = runs.setdefault(tuple(row[k] for k in keys), {f: [] for f in fields})
+        for field, name in fields.items():
+            run[field].append(row[name])
+    return runs
+
+
 def lr_explorer(runs: Mapping[tuple, dict], reference: dict | None = None):
     """Dropdowns for backbone LR, head LR and schedule over precomputed fine-tuning runs.
 

@@ -243,3 +243,24 @@ def test_fixed_eval_keeps_test_and_val_whatever_the_training_size():
     for s in splits:
         together = torch.cat([s["train"], s["val"], s["test"]])
         assert len(together) == len(set(together.tolist()))
+
+
+def test_sample_folder_draws_the_same_drawings_per_seed(monkeypatch, tmp_path):
+    root = tmp_path / "openclipart"
+    for sub, n in (("tools", 5), ("recreation/music", 4)):
+        (root / sub / "x").mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(root / sub / "x" / f"d{i}.png")
+    monkeypatch.setitem(data.SYSTEM_PATHS, "openclipart", str(root))
+    categories = {"tools": "tools", "music": "recreation/music"}
+    first = data.sample_folder(tmp_path / "sample", categories, per_class=3, seed=1)
+    names = sorted(p.name for p in first.rglob("*.png"))
+    again = data.sample_folder(tmp_path / "sample", categories, per_class=3, seed=1)
+    assert sorted(p.name for p in again.rglob("*.png")) == names and len(names) == 6
+    ds = data.load_image_folder(again, image_size=8)
+    assert ds.classes == ["music", "tools"] and ds.counts() == {"music": 3, "tools": 3}
+    with pytest.raises(ValueError, match="fewer than 5"):
+        data.sample_folder(tmp_path / "sample", categories, per_class=5)
+    monkeypatch.setitem(data.SYSTEM_PATHS, "openclipart", str(tmp_path / "missing"))
+    with pytest.raises(data.DatasetNotFoundError, match="apt-get install openclipart-png"):
+        data.sample_folder(tmp_path / "sample", categories, per_class=3)

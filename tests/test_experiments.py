@@ -27,6 +27,15 @@ def test_summarise_and_print(capsys):
     assert "85.0 ±" in out and "50.0 (1)" in out
 
 
+def test_table_prints_the_summary_it_returns(capsys):
+    rows = [{"m": m, "seed": s, "acc": 0.5 + s / 10} for m in ("a", "b") for s in range(3)]
+    summary = experiments.table(rows, ["m"], "acc", title="T")
+    shown = capsys.readouterr().out
+    experiments.print_table(experiments.summarise(rows, ["m"], "acc"), ["m"], title="T")
+    assert shown == capsys.readouterr().out and shown.startswith("T\n")
+    assert [r["m"] for r in summary] == ["a", "b"] and all(r["n"] == 3 for r in summary)
+
+
 def test_compare_paired():
     assert experiments.compare([0.9, 0.91, 0.92], [0.5, 0.52, 0.49]).word == "better"
     assert experiments.compare([0.5, 0.52, 0.49], [0.9, 0.91, 0.92]).word == "worse"

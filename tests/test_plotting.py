@@ -230,3 +230,17 @@ def test_code_maps_and_the_transfer_figure():
     assert ax.get_title() == "target b" and len(ax.containers) == 2
     assert ax.get_legend_handles_labels()[1][0].startswith("base (")
     plt.close(fig)
+
+
+def test_lr_runs_group_rows_per_setting_in_seed_order():
+    rows = [
+        {"backbone_lr": b, "head_lr": 1e-2, "schedule": "s", "seed": seed, "test_acc": b + seed,
+         "history": {"train_loss": [seed]}, "change": {"conv1": b}}
+        for b in (0.0, 1e-3)
+        for seed in (0, 1)
+    ]  # fmt: skip
+    runs = widgets.lr_runs(rows)
+    assert list(runs) == [(0.0, 1e-2, "s"), (1e-3, 1e-2, "s")]
+    assert runs[(1e-3, 1e-2, "s")]["test_acc"] == [1e-3, 1 + 1e-3]
+    assert [h["train_loss"] for h in runs[(0.0, 1e-2, "s")]["histories"]] == [[0], [1]]
+    assert widgets.lr_runs(rows, keys=("backbone_lr",))[(0.0,)]["changes"] == [{"conv1": 0.0}] * 2
