@@ -3,6 +3,7 @@
 One module per job, from the bottom up (no module imports one above it):
 
 - ``config`` — profiles, paths, device choice, precision, seeding, environment printout
+- ``syntax`` — code as a syntax tree written alike by every Python 3.10+ (the code key's text)
 - ``stats`` — verdicts that tell a tie from ignorance: paired intervals (seeds, fixed test
   images, re-split pools), equivalence margins, power, Holm's adjustment
 - ``claims`` — a notebook's ledger of verdicts, Holm-adjusted per family of claims
@@ -10,6 +11,7 @@ One module per job, from the bottom up (no module imports one above it):
   batched augmentation
 - ``fetch`` — getting the photo datasets onto a machine (apt, Debian package files)
 - ``data`` — the dataset registry, uint8 tensor datasets, image folders, balanced splits
+- ``uploads`` — your images from a folder, a zip (unpacked safely) or an upload on Colab
 - ``models`` — backbones, heads, freezing, BatchNorm policies, parameter groups
 - ``peft`` — training few parameters: LoRA adapters, biases or norms only (BitFit), weight-space
   interpolation (WiSE-FT) and soups

@@ -4,7 +4,8 @@
 function and class of the notebook or of ``helpers`` that it names (through module attributes
 such as ``training.fit`` as well as plain names and closures), transitively, and every other
 object it reads by name — configuration knobs, datasets, networks, dicts of them, lambdas inside
-them. Code counts without comments, docstrings or formatting; an input counts by a stable
+them. Code counts without comments, docstrings or formatting, as :func:`helpers.syntax.canonical`
+writes its syntax tree (the same text on every Python 3.10+); an input counts by a stable
 identity (:func:`identity`): a number by its value, a dataset by its name, classes, size, labels
 and a sample of its pixels, a network by its name and a hash of its weights. Libraries outside
 ``helpers`` (torch, numpy…) are not followed: their version is not part of the key.
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import config
+from . import config, syntax
 
 __all__ = ["Unkeyable", "fingerprint", "identity", "reached"]
 
@@ -270,16 +271,7 @@ class _Names(ast.NodeVisitor):
         return (self.loads - self.stores) | self.globals
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
-            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-def _parse(source: str) -> ast.AST | None:
+def _parse(source: str) -> ast.Module | None:
     try:
         return ast.parse(textwrap.dedent(source))
     except SyntaxError:  # a lambda inside a longer line: no statement of its own
@@ -342,7 +334,8 @@ class _Walk:
         else:
             names = _Names()
             names.visit(tree)
-            text, outside, attrs = ast.dump(_strip_docstrings(tree)), names.outside(), names.attrs
+            text = syntax.canonical(syntax.strip_docstrings(tree))
+            outside, attrs = names.outside(), names.attrs
         self.entries[key] = text
         scope = dict(fn.__globals__)
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
@@ -363,7 +356,7 @@ class _Walk:
             raise Unkeyable(f"the source of class {cls.__qualname__} cannot be parsed")
         names = _Names()
         names.visit(tree)
-        self.entries[key] = ast.dump(_strip_docstrings(tree))
+        self.entries[key] = syntax.canonical(syntax.strip_docstrings(tree))
         module = sys.modules.get(cls.__module__)
         self.names(key, names.outside(), names.attrs, vars(module) if module else {})
         return key

@@ -87,3 +87,27 @@ def require_browser(what: str) -> None:
         missing.append("Playwright (pip install -r requirements-dev.txt)")
     if missing:
         browser_missing(f"{what} needs " + " and ".join(missing))
+
+
+@pytest.fixture
+def require_interpreters():
+    """``require_interpreters(ok, reason)``: skip unless ``ok``; fail where
+    ``TL_REQUIRE_INTERPRETERS=1`` (CI) says the cross-interpreter check must run."""
+
+    def check(ok: bool, reason: str) -> None:
+        if ok:
+            return
+        if os.environ.get("TL_REQUIRE_INTERPRETERS") == "1":
+            pytest.fail(f"needs two Pythons 3.10+ (TL_REQUIRE_INTERPRETERS=1): {reason}")
+        pytest.skip(reason)
+
+    return check
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the Pythons whose code keys were compared (tests/test_codekey.py)."""
+    module = __import__("sys").modules.get("test_codekey")
+    compared = getattr(module, "COMPARED", None)
+    if compared:
+        found = ", ".join(f"{v} ({p})" for v, p in sorted(compared.items()))
+        terminalreporter.write_line(f"code keys compared on Python {found}")

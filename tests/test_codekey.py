@@ -208,3 +208,74 @@ def test_the_key_does_not_depend_on_where_the_checkout_lies(tmp_path):
         assert root == str(copy.resolve())
         found.append(key)
     assert found[0] == found[1]
+
+
+# ------------------------------------------------------------------ the same key on every Python
+
+ROOT = config.repo_root()
+KEYED_FILES = sorted(
+    [*(ROOT / "helpers").glob("*.py"), *(ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")]
+)
+COMPARED: dict[str, str] = {}  # the interpreters the cross-interpreter test compared (conftest)
+
+
+def interpreters() -> dict[str, str]:
+    """One interpreter per Python 3.10+ version found here: this one, pyenv's, ``python3.X``
+    on the PATH; ``{"3.12": path}``."""
+    import glob
+    import os
+
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    found = [sys.executable, *sorted(glob.glob(f"{pyenv}/versions/3.*/bin/python3"))]
+    found += [shutil.which(f"python3.{minor}") for minor in range(10, 20)]
+    out = {}
+    for path in filter(None, found):
+        ask = "import sys; print('%d.%d' % sys.version_info[:2])"
+        try:
+            version = subprocess.run([path, "-c", ask], capture_output=True, text=True,
+                                     timeout=30).stdout.strip()  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        major, _, minor = version.partition(".")
+        if major == "3" and minor.isdigit() and int(minor) >= 10:
+            out.setdefault(version, path)
+    return out
+
+
+def test_code_keys_are_the_same_on_every_python_here(require_interpreters):
+    """Every function and class of helpers/ and the notebooks — so every run function a
+    reference row is keyed by, and all they reach — gives the same key text on each Python."""
+    found = interpreters()
+    require_interpreters(len(found) >= 2, f"Pythons 3.10+ found here: {found or 'one'}")
+    keys = {}
+    for version, path in sorted(found.items()):
+        args = [path, "-m", "helpers.syntax", *map(str, KEYED_FILES)]
+        out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        keys[version] = __import__("json").loads(out)
+    COMPARED.update(found)
+    first, *others = sorted(keys)
+    assert len(keys[first]) > 400, "every function of helpers and the notebooks is compared"
+    for version in others:
+        differ = sorted(k for k in keys[first] if keys[first][k] != keys[version].get(k))
+        where = f"{len(differ)} definitions, the first {differ[:5]}"
+        assert not differ, f"Python {version} keys code apart from Python {first}: {where}"
+
+
+def test_the_key_text_leaves_out_what_pythons_write_differently():
+    import ast
+
+    from helpers import syntax
+
+    source = 'def f(x, w):\n    "doc"\n    return f"{x:<{w}}" + u"a"\n'
+    tree = ast.parse(source)
+    plain = syntax.canonical(syntax.strip_docstrings(ast.parse(source)))
+    fn = tree.body[0]
+    fn.type_params = []  # 3.12+ adds the field; 3.13 leaves it out of ast.dump when empty
+    fn.type_comment = None
+    spec = fn.body[1].value.left.values[0].format_spec
+    spec.values.append(ast.Constant(""))  # 3.12.0–1 close a nested format spec so
+    fn.body[1].value.right.kind = "u"
+    assert syntax.canonical(syntax.strip_docstrings(tree)) == plain
+    edited = syntax.canonical(ast.parse(source.replace("+", "-")))
+    assert edited != syntax.canonical(ast.parse(source)), "a changed operator changes the key"
+    assert "doc" not in plain and "lineno" not in plain
