@@ -169,6 +169,37 @@ PROVENANCE = "provenance.json"
 REGENERATE = "make reference"
 
 
+class NoReference(RuntimeError):
+    """``TL_RESULTS=reference`` where no reference run of the active profile exists."""
+
+
+def reference_profiles() -> list[str]:
+    """The profiles the reference runs in :func:`reference_dir` were made in (their files'
+    names end in ``-<profile>.jsonl``)."""
+    found = {p.stem.rsplit("-", 1)[-1] for p in reference_dir().glob("*.jsonl")}
+    return sorted(found & set(config.PROFILES))
+
+
+def _missing_reference(path: Path, progress: bool) -> None:
+    """``TL_RESULTS=reference`` and no reference file for this grid: one line when other grids
+    of its profile have one (a new exercise's grid is computed here); :class:`NoReference` when
+    its profile has no reference run at all — then nothing trains unasked."""
+    profile, have = path.stem.rsplit("-", 1)[-1], reference_profiles()
+    if profile in have or profile not in config.PROFILES:
+        _report(f"{path.stem}: the reference has no rows for this grid; computed here", progress)
+        return
+    if not have:
+        where = "there are no reference runs (`make reference` writes them)"
+        raise NoReference(f"TL_RESULTS=reference, but {where}; unset TL_RESULTS to compute here")
+    switch = f'`%env TL_PROFILE={have[0]}` (or `config.set_profile("{have[0]}")`)'
+    raise NoReference(
+        f"TL_RESULTS=reference, but the reference runs are of the {' and '.join(have)} profile, "
+        f"not {profile}: set {switch} before the configuration cell to read them on this machine "
+        f"(on any device they are the course's evidence), or unset TL_RESULTS to compute the "
+        f"{profile} grids here"
+    )
+
+
 def provenance(name: str | Path) -> dict | None:
     """What the reference file ``name`` was produced with (profile, date, machine, torch,
     commit, wall time), or None when it has no entry."""
@@ -408,6 +439,8 @@ def _use_reference(path: Path, keys: list[str], done: dict, hashes, recompute: b
     (marked with ``"reference"``). Stale reference rows are reported, never used."""
     ref_file = reference_path(path)
     if not ref_file.exists():
+        if results_source() == "reference" and not recompute:
+            _missing_reference(path, progress)
         return {}
     reference, ref_every = _current_rows(ref_file, *hashes)
     if results_source() == "reference" and not recompute:

@@ -314,3 +314,21 @@ def test_stale_reference_rows_are_reported_and_never_used(tmp_path, monkeypatch,
     assert "3 reference rows are STALE" in out and "make reference" in out
     assert "0 of 4 rows from the reference run: none found" in out
     assert experiments.origin(rows) == "computed on this machine"
+
+
+def test_a_reference_asked_for_where_its_profile_has_none_stops_with_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    cells = [{"seed": s} for s in range(2)]
+    _reference_setup(tmp_path, monkeypatch, cells)  # a cpu reference only
+    monkeypatch.setenv("TL_RESULTS", "reference")
+    with pytest.raises(experiments.NoReference) as caught:
+        experiments.run_grid(tmp_path / "cache" / "grid-gpu.jsonl", _counted_run, cells=cells)
+    message = str(caught.value)
+    assert CALLS == [], "a grid trained although the reference was asked for"
+    assert "\n" not in message and "of the cpu profile, not gpu" in message
+    assert "TL_PROFILE=cpu" in message and "unset TL_RESULTS" in message
+    # a grid of a profile that has a reference, but not this grid (a new exercise): one line
+    rows = experiments.run_grid(tmp_path / "cache" / "new-cpu.jsonl", _counted_run, cells=cells)
+    assert len(rows) == 2 and "new-cpu: the reference has no rows" in capsys.readouterr().out
+    assert experiments.reference_profiles() == ["cpu"]

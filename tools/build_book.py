@@ -40,6 +40,8 @@ from course_times import LoadMeter, record  # noqa: E402  (the one file of measu
 sys.path.insert(0, str(ROOT / "tools"))
 from run_notebook import PollingClient  # noqa: E402  (nbclient without the widget stall)
 
+from helpers import experiments  # noqa: E402
+
 BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 # a stand-in for Colab's badge, drawn here so that the book shows it offline
 BADGE_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20" role="img"
@@ -75,7 +77,9 @@ def course_map(readme: str) -> list[dict]:
 
 def execute(path: Path, profile: str, timeout: int) -> tuple[nbformat.NotebookNode, float]:
     nb = nbformat.read(path, as_version=4)
-    os.environ.update(TL_PROFILE=profile, TL_RESULTS="reference", HF_HUB_OFFLINE="1")
+    # grids read the reference runs where the profile has them; in another profile they compute
+    results = "reference" if profile in experiments.reference_profiles() else "compute"
+    os.environ.update(TL_PROFILE=profile, TL_RESULTS=results, HF_HUB_OFFLINE="1")
     start = time.perf_counter()
     where = {"metadata": {"path": str(path.parent)}}
     client = PollingClient(
