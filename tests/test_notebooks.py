@@ -3,9 +3,12 @@
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+
+from tools import release
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -158,9 +161,10 @@ def test_setup_cell_on_a_simulated_colab(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     path = NOTEBOOK_DIR / "03_fine_tuning.ipynb"
     stub = "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')"
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(stub), nbformat.v4.new_code_cell(_setup_cell(path))]
-    )
+    # 08's MY_FOLDER = "upload": a zip chosen in Colab's browser dialog, unpacked and loaded
+    upload = UPLOAD.format(out=str(tmp_path / "upload"))
+    cells = [stub, _setup_cell(path), upload]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     client = nbclient.NotebookClient(
         nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}
     )
@@ -169,7 +173,7 @@ def test_setup_cell_on_a_simulated_colab(tmp_path, monkeypatch):
     commands = log.read_text().splitlines()
     url = "https://github.com/transfer-learning-lab/transfer-learning-lab"
     assert commands[0] == f"git clone -q --filter=blob:none {url} tl-lab"
-    assert commands[1] == "git -C tl-lab checkout -q main"
+    assert commands[1] == f"git -C tl-lab checkout -q {pinned_ref()}"
     assert commands[2:4] == [
         "pip install -q -r tl-lab/requirements.txt",
         "pip install -q --no-deps -e tl-lab",
@@ -182,6 +186,54 @@ def test_setup_cell_on_a_simulated_colab(tmp_path, monkeypatch):
     assert len(declared) >= 2 and installs == declared, "one install per declared package"
     for package in installs:
         assert f"apt: {package}: installed" in printed
+    loaded = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert "uploaded: ['cats', 'dogs'], 4 images" in loaded
+
+
+UPLOAD = """
+import io, zipfile
+from PIL import Image
+from helpers import data, uploads
+
+def upload():  # what google.colab.files.upload returns: file name → bytes
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name in ("cats/a.png", "cats/b.png", "dogs/a.png", "dogs/b.png"):
+            image = io.BytesIO()
+            Image.new("RGB", (8, 8), (9, 9, 9)).save(image, "PNG")
+            z.writestr(f"my_classes/{{name}}", image.getvalue())
+    return {{"my_classes.zip": buffer.getvalue()}}
+
+sys.modules["google.colab"].files = types.SimpleNamespace(upload=upload)
+folder = uploads.open_folder("upload", unpack_to={out!r})
+mine = data.load_image_folder(folder, image_size=16)
+print(f"uploaded: {{mine.classes}}, {{len(mine)}} images")
+"""
+
+
+def pinned_ref() -> str:
+    (ref,) = set().union(*release.refs_in_use().values())
+    return ref
+
+
+def test_every_notebook_and_the_readme_pin_one_ref_that_is_not_a_branch():
+    """One commit or tag in every setup cell and Colab badge (`make release` writes it)."""
+    assert not release.problems(), "\n".join(release.problems())
+    assert re.fullmatch(r"[0-9a-f]{40}|v[\w.\-]+", pinned_ref()), "a full commit or a v-tag"
+
+
+def test_release_writes_one_ref_everywhere(tmp_path):
+    for name in ("notebooks", "README.md"):
+        source = NOTEBOOK_DIR.parent / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, tmp_path / name)
+    release.pin("v2027.1", url="https://github.com/someone/fork", root=tmp_path)
+    assert set().union(*release.refs_in_use(tmp_path).values()) == {"v2027.1"}
+    text = (tmp_path / "notebooks" / "03_fine_tuning.ipynb").read_text()
+    assert '\\"https://github.com/someone/fork\\", \\"v2027.1\\"' in text
+    assert "colab.research.google.com/github/someone/fork/blob/v2027.1/notebooks/" in text
+    release.pin("main", root=tmp_path)
+    assert "'main' is a branch" in "".join(release.problems(tmp_path))
 
 
 # ----------------------------------------------------------------------------- numbers in prose
