@@ -9,6 +9,7 @@ error says what to install or download.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import random
 import shutil
@@ -121,6 +122,18 @@ def decode_image(path: str | Path) -> Image.Image:
         raise BadImageError(f"{path}: larger than PIL's decompression-bomb limit ({err})") from err
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as err:
         raise BadImageError(f"{path}: cannot decode ({err})") from err
+
+
+def jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
+    """``image`` (uint8, ``(3, H, W)``) written as a JPEG at ``quality`` (1–95) and read back,
+    through PIL: the blocks and ringing of heavy compression, as a uint8 ``(3, H, W)`` tensor."""
+    if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"jpeg() takes one uint8 RGB image (3, H, W), got {tuple(image.shape)}")
+    buffer = io.BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return torch.from_numpy(np.asarray(decoded.convert("RGB")).copy()).permute(2, 0, 1)
 
 
 def fit_square(
@@ -296,11 +309,20 @@ def _debian_tree(
     name: str, local: str, system: str, layout: dict, exclude: Sequence[str], size: int
 ) -> ImageSet:
     for root in (config.data_dir() / local, Path(system)):
-        if root.is_dir():
-            files = _glob_classes(root, layout, exclude)
-            if files:
-                return decode_files(files, size, list(layout), name, str(root))
+        files = _glob_classes(root, layout, exclude) if root.is_dir() else []
+        if files:
+            if root == Path(system):  # a fetched copy was checked when it was unpacked
+                _check_installed(name, root, [f for f, _ in files])
+            return decode_files(files, size, list(layout), name, str(root))
     raise SourceUnavailable(f"neither {config.data_dir() / local} nor {system} holds the images")
+
+
+def _check_installed(name: str, root: Path, files: list[Path]) -> None:
+    """Warn, saying what differs and what to do, when an installed package's images are not
+    the ones in the course's manifest (:func:`fetch.check_installed`)."""
+    if found := fetch.check_installed(name, root, files):
+        message = fetch.mismatch_message(name, root, found)
+        warnings.warn(message, fetch.ManifestWarning, stacklevel=4)
 
 
 # photos only: the cartoon folders are drawings, "toys" holds a teddy bear, not a mammal

@@ -266,6 +266,52 @@ def fetch(name: str, source: str | Path, *, progress: bool = True) -> Path:
     return final
 
 
+class ManifestWarning(UserWarning):
+    """Images read from an installed package differ from the course's manifest."""
+
+
+def check_installed(name: str, root: Path, files: Sequence[Path]) -> list[str]:
+    """Compare the images a dataset reads from ``root`` (an installed package's folder) with
+    the committed manifest; the differences, one line each (empty: the course's images).
+
+    Hashing runs once per installed copy: a check that passed is remembered in the cache
+    (``cache/manifests/<name>.json``) together with each file's size and time, and repeated
+    only when one of them changes.
+    """
+    rel = {f.relative_to(root).as_posix(): f for f in files}
+    stamp = hashlib.sha256()
+    for key, path in sorted(rel.items()):
+        info = path.stat()
+        stamp.update(f"{key}\t{info.st_size}\t{info.st_mtime_ns}\n".encode())
+    stamp.update(manifest_path(name).read_bytes())
+    remembered = config.cache_dir("manifests") / f"{name}.json"
+    if remembered.is_file() and remembered.read_text().strip() == stamp.hexdigest():
+        return []
+    wanted = read_manifest(name)
+    changed = [k for k in sorted(set(rel) & set(wanted))
+               if hashlib.sha256(rel[k].read_bytes()).hexdigest() != wanted[k]]  # fmt: skip
+    problems = [f"changed: {k}" for k in changed]
+    problems += [f"missing: {k}" for k in sorted(set(wanted) - set(rel))]
+    problems += [f"not in the manifest: {k}" for k in sorted(set(rel) - set(wanted))]
+    if not problems:
+        remembered.write_text(stamp.hexdigest() + "\n")
+    return problems
+
+
+def mismatch_message(name: str, root: Path, problems: Sequence[str]) -> str:
+    """One paragraph: which images differ from the manifest, and what to do."""
+    source = SOURCES[name]
+    shown = "; ".join(problems[:3]) + (f"; … {len(problems) - 3} more" if len(problems) > 3 else "")
+    return (
+        f"{name}: the images in {root} are not the course's ({len(problems)} differ from "
+        f"data/manifests/{name}.sha256, made from {source.package} {source.version}: {shown}). "
+        f"This system ships another release: results will differ from the reference runs, and "
+        f"their rows are recomputed. For the course's images: `apt-get download "
+        f"{source.package}={source.version}` (or the file from another machine), then "
+        f"`python -m helpers.data fetch {name} --from <that file>`."
+    )
+
+
 def how_to_get(name: str) -> str:
     """One sentence: the apt line, or the file to give ``fetch``."""
     source = SOURCES[name]

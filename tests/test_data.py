@@ -1,4 +1,5 @@
 import io
+import shutil
 import warnings
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import data
+from helpers import data, fetch
 
 
 def _png_bytes(image: Image.Image) -> bytes:
@@ -264,3 +265,44 @@ def test_sample_folder_draws_the_same_drawings_per_seed(monkeypatch, tmp_path):
     monkeypatch.setitem(data.SYSTEM_PATHS, "openclipart", str(tmp_path / "missing"))
     with pytest.raises(data.DatasetNotFoundError, match="apt-get install openclipart-png"):
         data.sample_folder(tmp_path / "sample", categories, per_class=3)
+
+
+def test_jpeg_at_low_quality_keeps_the_shape_and_loses_detail():
+    g = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 256, (3, 32, 40), dtype=torch.uint8, generator=g)
+    out = data.jpeg(image, quality=6)
+    assert out.shape == image.shape and out.dtype == torch.uint8
+    assert (out.float() - image.float()).abs().mean() > 20, "heavy compression changes pixels"
+    flat = torch.full((3, 16, 16), 128, dtype=torch.uint8)
+    assert (data.jpeg(flat, quality=95).float() - 128).abs().max() <= 2
+    with pytest.raises(ValueError, match="one uint8 RGB image"):
+        data.jpeg(image.float(), quality=6)
+
+
+def test_an_installed_package_is_checked_against_the_manifest(
+    tmp_data_dir, tmp_path, monkeypatch, require_data
+):
+    system = Path(data.SYSTEM_PATHS["tuxpaint"])
+    require_data(system.is_dir(), "Tux Paint's stamps are not installed")
+    copy = tmp_path / "stamps"
+    shutil.copytree(system / "animals" / "fish", copy / "animals" / "fish")
+    monkeypatch.setitem(data.SYSTEM_PATHS, "tuxpaint", str(copy))
+    first = sorted((copy / "animals" / "fish").rglob("*.png"))[0]
+    first.write_bytes(first.read_bytes() + b"\0")  # another release of one image
+    with pytest.warns(fetch.ManifestWarning) as caught:
+        data.load_dataset("tuxpaint", use_cache=False)
+    text = str(caught[0].message)
+    assert f"changed: animals/fish/{first.name}" in text and "missing: animals/birds/" in text
+    assert "apt-get download tuxpaint-stamps-default=2022.06.04-1" in text
+    assert "python -m helpers.data fetch tuxpaint --from" in text
+
+
+def test_the_installed_packages_match_the_manifest_once_checked(tmp_data_dir, require_data):
+    for name in ("tuxpaint", "openclipart"):
+        root = Path(data.SYSTEM_PATHS[name])
+        require_data(root.is_dir(), f"{name} is not installed")
+        layout = {"tuxpaint": data.TUXPAINT_LAYOUT, "openclipart": data.OPENCLIPART_LAYOUT}[name]
+        exclude = data.TUXPAINT_EXCLUDE if name == "tuxpaint" else ()
+        files = [f for f, _ in data._glob_classes(root, layout, exclude)]
+        assert fetch.check_installed(name, root, files) == []
+        assert (tmp_data_dir / "cache" / "manifests" / f"{name}.json").is_file(), "remembered"
