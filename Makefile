@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup data test test-threads course lab lint format strip clean bench course-times pretrain recompute \
-	reference claims book test-book runtimes student test-student slides test-slides
+	reference claims book test-book runtimes student test-student slides test-slides release
 
 setup: $(STAMP) data
 
@@ -99,6 +99,11 @@ slides: $(STAMP)
 		--profile $(SLIDES_PROFILE)
 test-slides: $(STAMP)
 	$(PY) tools/check_slides.py $(BUILD)/slides
+
+## pin Colab: one commit (default: HEAD) in every notebook's setup cell and Colab badge;
+## make release [REF=<commit or tag>] [URL=https://github.com/<you>/<fork>], then commit
+release: $(STAMP)
+	$(PY) tools/release.py $(if $(REF),--ref $(REF)) $(if $(URL),--url $(URL))
 
 ## rewrite the README's course map and the notebooks' Runtime lines from benchmarks/course_times.json
 runtimes: $(STAMP)

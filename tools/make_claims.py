@@ -68,6 +68,8 @@ def execute(notebook: Path, namespace: dict) -> None:
         name = f"<{notebook.stem} cell {number}>"
         linecache.cache[name] = (len(source), None, source.splitlines(True), name)
         exec(compile(source, name, "exec"), namespace)
+        if "matplotlib.pyplot" in sys.modules:  # as the inline backend does after each cell
+            sys.modules["matplotlib.pyplot"].close("all")
 
 
 def ledger_rows(namespace: dict) -> list[dict]:
@@ -96,9 +98,6 @@ def run_notebook(stem: str) -> list[dict]:
     os.environ.update(TL_PROFILE=profiles.pop(), TL_RESULTS="reference", MPLBACKEND="Agg")
     namespace: dict = {"__name__": "__main__"}
     execute(ROOT / "notebooks" / f"{stem}.ipynb", namespace)
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
     return ledger_rows(namespace)
 
 
