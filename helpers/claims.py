@@ -1,12 +1,15 @@
-"""A ledger of what a notebook established: every verdict, its claim, its family, its error rate.
+"""A ledger of what a notebook established: every verdict, the question its claim asks, its
+family, and whether the claim holds after Holm's adjustment.
 
-A notebook keeps one :class:`Ledger`; each verdict it prints is added with the claim it tests (in
-the words of the claim's source: the CS231n note, a paper), the section, the world (lab, Lite0)
-and the comparison. Within a family of related claims (06's seven "smaller backbone LR" tests,
-say) the p values are adjusted by Holm's method, so that a family of twenty tests at 5 % does not
-"find" one effect by chance. ``print(ledger)`` is the "What this run measured" table;
-``tools/make_claims.py`` (``make claims``) collects the ledgers of 04–06 run on the committed
-reference rows into ``data/reference/CLAIMS.md``.
+A notebook keeps one :class:`Ledger`; each verdict is added with the claim it tests (in the words
+of the claim's source: the CS231n note, a paper), the section, the world (lab, Lite0), the
+comparison, and the question the claim asks — declared with it as the word that would support
+it (``expect``: ``"better"``/``"worse"`` for a difference, ``"not worse"`` for a recommendation,
+``"equivalent"`` for a match; see :mod:`helpers.stats`). Within a family of related claims both
+the supporting and the refuting p values are adjusted by Holm's method, so that neither "holds"
+nor "does not hold" comes from one test in twenty at 5 %. ``print(ledger)`` is the "What this
+run measured" list; ``tools/make_claims.py`` (``make claims``) collects the ledgers of 04–06 and
+09, run on the committed reference rows, into ``data/reference/CLAIMS.md``.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from . import stats
 from .stats import Verdict, holm
 
-COLUMNS = ("claim", "section", "world", "comparison", "Δ ± 95 % CI", "n", "p", "Holm p", "verdict",
-           "holds")  # fmt: skip
-EXPECT = ("better", "worse", "equivalent", None)
+COLUMNS = ("claim", "question", "section", "world", "comparison", "Δ ± 95 % CI", "margin",
+           "n", "p", "Holm p for / against", "verdict", "holds", "fragile")  # fmt: skip
+EXPECT = tuple(stats.QUESTIONS)
 
 
 @dataclass
@@ -31,10 +35,9 @@ class Claim:
     verdict: Verdict
     expect: str | None = "better"
 
-    def difference(self) -> str:
-        """The verdict's difference and interval, as its text gives them."""
-        text = str(self.verdict)
-        return text[text.index("(") + 1 : text.index(", n=")] if "(" in text else ""
+    @property
+    def question(self) -> str:
+        return stats.QUESTIONS[self.expect]
 
 
 @dataclass
@@ -52,15 +55,23 @@ class Ledger:
             world: str = "", expect: str | None = "better") -> Verdict:  # fmt: skip
         """Record one verdict (the same claim and comparison again replaces it); returns it.
 
-        ``expect``: the verdict word of the comparison that supports the claim ("better",
-        "worse", or "equivalent" for a claim of no difference; None: the comparison is
-        descriptive), declared with the claim — the ledger's "holds" column follows from it.
+        ``expect``: the word that supports the claim, which says the question it asks
+        (:data:`helpers.stats.QUESTIONS`); ``None``: the comparison is descriptive. The same
+        comparison may not be recorded under two claims (one result, counted once).
         """
         if expect not in EXPECT:
             raise ValueError(f"expect must be one of {EXPECT}, got {expect!r}")
+        verdict.tests(expect)  # a question that needs a margin raises here, at the claim
         self.claims = [
             c for c in self.claims if (c.claim, c.comparison, c.world) != (claim, comparison, world)
         ]
+        for other in self.claims:
+            same = (other.world, other.comparison) == (world, comparison)
+            if same and other.verdict == verdict:
+                raise ValueError(
+                    f"[{world}] {comparison} is already recorded for {other.claim!r}: one "
+                    "comparison counts once in the ledger"
+                )
         self.claims.append(Claim(family, claim, section, world, comparison, verdict, expect))
         if self.show:
             print(f"[{world}] " * bool(world) + f"{comparison}: {verdict}")
@@ -83,36 +94,78 @@ class Ledger:
 
         return record
 
-    def adjusted(self) -> list[float]:
-        """Holm's adjusted p of every claim, within its family (claims' order)."""
-        out = [math.nan] * len(self.claims)
+    def adjusted(self) -> list[tuple[float, float]]:
+        """Per claim (claims' order): Holm's adjusted p of the test that supports it and of the
+        one that refutes it, each adjusted within the claim's family."""
+        tests = [c.verdict.tests(c.expect) for c in self.claims]
+        out = [(math.nan, math.nan)] * len(self.claims)
         for family in dict.fromkeys(c.family for c in self.claims):
             idx = [i for i, c in enumerate(self.claims) if c.family == family]
-            for i, p in zip(idx, holm([self.claims[i].verdict.p for i in idx])):
-                out[i] = p
+            support = holm([tests[i][0] for i in idx])
+            refute = holm([tests[i][1] for i in idx])
+            for i, s, r in zip(idx, support, refute):
+                out[i] = (s, r)
         return out
 
+    def answers(self) -> list[str]:
+        """Per claim: "holds", "does not hold", "undecided" or "–", after Holm."""
+        return [self._answer(c, *p)[0] for c, p in zip(self.claims, self.adjusted())]
+
+    def answer(self, comparison: str, world: str = "", claim: str | None = None) -> str:
+        """The answer (after Holm) of the claim recorded with ``comparison``, ``world`` and, when
+        given, ``claim``."""
+        for c, a in zip(self.claims, self.answers()):
+            if (c.comparison, c.world) == (comparison, world) and claim in (None, c.claim):
+                return a
+        raise KeyError(f"no claim recorded with [{world}] {comparison}")
+
+    @staticmethod
+    def _answer(c: Claim, p_for: float, p_against: float) -> tuple[str, str]:
+        """(answer, why) after Holm: why an undecided claim is undecided."""
+        v, expect = c.verdict, c.expect
+        found = stats.answer(v, expect, p_for, p_against)
+        if found != "undecided" or expect is None:
+            return found, ""
+        before = stats.answer(v, expect)
+        if before != "undecided":
+            return found, f"{before} before Holm, not after"
+        if not v.reachable(expect):
+            return found, f"by design: its interval {v.bound(v.half)} cannot fit the margin"
+        if v.needed and v.needed > v.n:
+            return found, f"≈ {v.needed} seeds would {v.route}"
+        return found, ""
+
     def rows(self) -> list[dict]:
-        """One dict per claim, with the table's columns and the raw verdict."""
+        """One dict per claim, with the table's columns, the verdict's numbers and the raw
+        answer."""
         rows = []
-        for c, p_holm in zip(self.claims, self.adjusted()):
+        for c, (p_for, p_against) in zip(self.claims, self.adjusted()):
             v = c.verdict
+            found, why = self._answer(c, p_for, p_against)
             rows.append({
                 "notebook": self.notebook, "family": c.family, "claim": c.claim,
-                "section": c.section, "world": c.world, "comparison": c.comparison,
-                "Δ ± 95 % CI": c.difference(), "n": v.n, "p": _p(v.p), "Holm p": _p(p_holm),
-                "verdict": _word(v, p_holm), "holds": holds(c.expect, v, p_holm),
-                "detectable": v.detectable, "needed": v.needed,
+                "question": c.question, "section": c.section, "world": c.world,
+                "comparison": c.comparison, "Δ ± 95 % CI": v.interval_text(),
+                "margin": v.bound(v.margin) if v.margin is not None else "–", "n": v.n,
+                "p": _p(v.tests(c.expect)[0]),
+                "Holm p for / against": f"{_p(p_for)} / {_p(p_against)}",
+                "verdict": v.word, "holds": found + (f" ({why})" if why else ""),
+                "answer": found, "fragile": "⚠" if v.fragile(c.expect) else "",
+                "half": v.half, "floor": v.floor, "detectable": v.detectable,
+                "needed": v.needed,
             })  # fmt: skip
         return rows
 
     def __str__(self) -> str:
-        lines = [f"{len(self.claims)} verdicts (p values Holm-adjusted within each family):"]
-        for r in self.rows():
+        rows = self.rows()
+        fragile = sum(bool(r["fragile"]) for r in rows)
+        lines = [f"{len(rows)} verdicts (Holm-adjusted within each family; {fragile} within one "
+                 "standard error of changing, marked ⚠):"]  # fmt: skip
+        for r in rows:
             where = f"[{r['world']}] " if r["world"] else ""
-            numbers = f"{r['Δ ± 95 % CI']}, n={r['n']}, p={r['p']}, Holm {r['Holm p']}"
-            lines.append(f"- {where}{r['claim']} — {r['comparison']}: {r['verdict']} ({numbers})"
-                         f" → holds: {r['holds']}")  # fmt: skip
+            numbers = f"{r['Δ ± 95 % CI']}, n={r['n']}, margin {r['margin']}"
+            lines.append(f"- {where}{r['claim']} ({r['question']}) — {r['comparison']}: "
+                         f"{numbers} → {r['holds']}{' ⚠' * bool(r['fragile'])}")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -120,30 +173,6 @@ def _p(p: float) -> str:
     if p is None or math.isnan(p):
         return "–"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _word(v: Verdict, p_holm: float) -> str:
-    """The verdict word; a better/worse that does not survive Holm's adjustment says so."""
-    if v.word in ("better", "worse") and not math.isnan(p_holm) and p_holm > 0.05:
-        return f"{v.word} (not after Holm)"
-    if v.word == "undecided" and v.needed:
-        return f"undecided (≈ {v.needed} seeds would decide)"
-    return v.word
-
-
-def holds(expect: str | None, v: Verdict, p_holm: float) -> str:
-    """Whether the claim holds: "yes" (the expected word, surviving Holm's adjustment), "no"
-    (the opposite word, or a tie where a difference was claimed, or a difference where a tie
-    was), "undecided", or "–" for a descriptive comparison."""
-    if expect is None:
-        return "–"
-    if v.word not in ("better", "worse", "equivalent"):
-        return "undecided"
-    if v.word != expect:
-        return "no"
-    if expect != "equivalent" and not math.isnan(p_holm) and p_holm > 0.05:
-        return "undecided after Holm"
-    return "yes"
 
 
 def markdown(rows: list[dict], title: str = "") -> str:

@@ -789,5 +789,38 @@ def make_splits(
     return {key: dataset.subset(v, name=f"{dataset.name}:{key}") for key, v in idx.items()}
 
 
+def folds(dataset: ImageSet, k: int, seed: int = 0) -> list[tuple[ImageSet, ImageSet]]:
+    """``k`` class-balanced folds of ``dataset`` for cross-validation: ``[(train, held), …]``,
+    each image held out exactly once. Every class needs at least ``k`` images."""
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    generator = torch.Generator().manual_seed(seed)
+    assign = torch.empty(len(dataset), dtype=torch.long)
+    for c, name in enumerate(dataset.classes):
+        idx = torch.nonzero(dataset.labels == c).flatten()
+        if len(idx) < k:
+            raise ValueError(
+                f"{dataset.name}: class {name!r} has {len(idx)} images, fewer than {k} folds"
+            )
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        assign[idx] = torch.arange(len(idx)) % k
+    out = []
+    for fold in range(k):
+        held = torch.nonzero(assign == fold).flatten()
+        rest = torch.nonzero(assign != fold).flatten()
+        out.append((dataset.subset(rest, name=f"{dataset.name}:fold{fold}-train"),
+                    dataset.subset(held, name=f"{dataset.name}:fold{fold}-held")))  # fmt: skip
+    return out
+
+
+def held_out(dataset: ImageSet, test: int | float, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """``(pool, test set)``: ``test`` images of each class (a count, or a fraction) held out once
+    with ``seed`` — the same test images for every seed of an experiment, so that its
+    intervals count the test images' noise once (a fixed test set) — and the rest, the pool
+    each seed draws its training and validation images from."""
+    parts = make_splits(dataset, train=None, val=0, test=test, seed=seed)
+    return parts["train"], parts["test"]
+
+
 if __name__ == "__main__":
     raise SystemExit(fetch.main())

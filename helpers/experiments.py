@@ -1,5 +1,6 @@
-"""Grids of runs cached in a results file; several seeds, one summary (mean ± 95 % interval);
-verdicts from numbers."""
+"""The results store: grids of runs cached in a results file, read back by row; several seeds,
+one summary (mean ± 95 % interval). Verdicts are :mod:`helpers.stats`'s; :func:`compare_rows`
+hands it two lists of rows with the design they record."""
 
 from __future__ import annotations
 
@@ -101,20 +102,55 @@ def values(rows: Iterable[dict], metric: str, **match) -> list[float]:
     return [float(r[metric]) for r in select(rows, **match)]
 
 
+def choose(rows: Iterable[dict], by: str, metric: str = "val_acc", among: Sequence | None = None,
+           **match):  # fmt: skip
+    """The value of ``by`` whose rows score best on ``metric`` (validation accuracy), averaged
+    over seeds — the course's one way to choose (a learning rate, a stage, a strategy) without
+    looking at test. ``among``: the values to choose from, in order (default: every value the
+    rows have, sorted). Ties (equal means) go to the first value in that order — the smaller
+    learning rate, the earlier stage — never to the order of a set. ``match``: :func:`select`'s.
+    """
+    mine = select(rows, **match)
+    found = {r[by] for r in mine}
+    options = [o for o in among if o in found] if among is not None else sorted(
+        found, key=lambda o: (isinstance(o, str), o))  # fmt: skip
+    if not options:
+        raise ValueError(f"choose: no rows match {match}" + (f" among {among}" if among else ""))
+    means = {o: float(np.mean(values(mine, metric, **{by: o}))) for o in options}
+    best = max(means.values())
+    return next(o for o in options if means[o] >= best - 1e-12)
+
+
+def chosen(rows: Iterable[dict], by: str, metric: str = "val_acc", among: Sequence | None = None,
+           **match) -> list[dict]:  # fmt: skip
+    """The rows (one per seed, in seed order) of the value :func:`choose` picks."""
+    rows = list(rows)
+    return select(rows, **match, **{by: choose(rows, by, metric, among, **match)})
+
+
 def compare_rows(
     a: Sequence[dict], b: Sequence[dict], metric: str = "test_acc", **options
 ) -> Verdict:
     """:func:`compare` of two lists of rows (paired by seed), with the design the rows record.
 
     Rows of a fixed test set shared by every seed (``"design": "fixed"``) carry each test
-    image's correctness (``test_correct``): the interval then includes test sampling. Rows of a
+    image's correctness (``test_correct`` for ``test_acc``; ``probe_correct`` for
+    ``probe_acc``…): the interval then includes test sampling. A metric may carry its own design
+    (``probe_design`` for ``probe_acc``), else the row's counts. Rows of a
     pool re-split by every seed (``"design": "resplit"``, with ``"resplit"``: test/train images)
     get Nadeau & Bengio's correction. ``options``: :func:`compare`'s (``margin``, ``scale``…).
     """
+    seeds = [[r.get("seed") for r in rows] for rows in (a, b)]
+    if seeds[0] != seeds[1]:
+        raise ValueError(f"compare_rows pairs rows by seed: one side holds seeds {seeds[0]}, "
+                         f"the other {seeds[1]}")  # fmt: skip
     x, y = ([float(r[metric]) for r in rows] for rows in (a, b))
-    designs = {r.get("design") for r in [*a, *b]}
-    if metric == "test_acc" and designs == {"fixed"} and all("test_correct" in r for r in [*a, *b]):
-        options.setdefault("correct", tuple(np.stack([unbits(r["test_correct"]) for r in rows])
+    # a metric may have its own design (a damage probe on a fixed set beside a re-split target)
+    own = metric.replace("acc", "design", 1)
+    designs = {r.get(own, r.get("design")) for r in [*a, *b]}
+    per_image = metric.replace("acc", "correct", 1)  # test_acc → test_correct, probe_acc → …
+    if per_image != metric and designs == {"fixed"} and all(per_image in r for r in [*a, *b]):
+        options.setdefault("correct", tuple(np.stack([unbits(r[per_image]) for r in rows])
                                             for rows in (a, b)))  # fmt: skip
     elif designs == {"resplit"}:
         options.setdefault("resplit", float(np.mean([r["resplit"] for r in [*a, *b]])))
@@ -469,49 +505,3 @@ def pivot(
     for r in summary:
         table[row_labels.index(r[rows]), col_labels.index(r[cols])] = r[value]
     return row_labels, col_labels, table
-
-
-RULE_STATES = {
-    "better": "CONFIRMED",
-    "equivalent": "TIE",
-    "undecided": "UNDECIDED",
-    "worse": "NOT CONFIRMED",
-    NO_VERDICT: "NO VERDICT (one run)",
-}
-
-
-def rule_verdict(
-    val: dict[str, Sequence[float]],
-    test: dict[str, Sequence],
-    rule: Sequence[str],
-    **options,
-) -> dict:
-    """Test a rule of thumb ("use strategy X here") against every other strategy, fairly.
-
-    ``val``: per strategy, one validation accuracy per seed (seed order), each measured on data
-    none of its own choices were made on, so that no strategy wins by having had more tries.
-    ``test``: per strategy, the test accuracies — or the rows, so that :func:`compare_rows`
-    uses their design. The rule's best strategy and the best outside the rule are picked by mean
-    validation accuracy, then compared paired on test: ``CONFIRMED`` when the rule's is better,
-    ``NOT CONFIRMED`` when it is worse, ``TIE`` when they are equivalent within ``margin``,
-    ``UNDECIDED`` when the run cannot tell. Returns ``{"rule_best", "other_best", "verdict",
-    "state"}``. ``options``: :func:`compare`'s (``margin``…).
-    """
-    rule = [s for s in rule if s in val]
-    others = [s for s in val if s not in rule]
-    if not rule or not others:
-        raise ValueError(f"need strategies inside and outside the rule; got {list(val)}")
-
-    def best(names):
-        return max(names, key=lambda s: float(np.mean(val[s])))
-
-    rule_best, other_best = best(rule), best(others)
-    a, b = test[rule_best], test[other_best]
-    rows = bool(a) and isinstance(a[0], dict)
-    verdict = compare_rows(a, b, **options) if rows else compare(a, b, **options)
-    return {
-        "rule_best": rule_best,
-        "other_best": other_best,
-        "verdict": verdict,
-        "state": RULE_STATES[verdict.word],
-    }

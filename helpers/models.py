@@ -23,7 +23,7 @@ from .preprocessing import Preprocessing
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BN_POLICIES = ("train", "eval", "frozen")
+BN_POLICIES = ("train", "eval", "kept", "frozen")
 
 
 class BackboneUnavailable(RuntimeError):
@@ -525,6 +525,9 @@ def apply_bn_policy(model: nn.Module, policy: str) -> None:
       statistics, even inside frozen stages (what the PyTorch tutorial does without saying).
     - ``"eval"``: BN layers whose parameters are all frozen use their running statistics and
       leave them unchanged (Keras' behaviour); BN in trainable stages trains normally.
+    - ``"kept"``: every BN layer uses its running statistics and leaves them unchanged (the
+      pretrained network's ImageNet statistics are kept); its affine parameters train wherever
+      the caller made them trainable (BitFit, BatchNorm-only, a fine-tuned stage).
     - ``"frozen"``: every BN layer uses running statistics, and its affine parameters are frozen
       too (FrozenBatchNorm, as detection codebases do for small batches).
     """
@@ -537,7 +540,7 @@ def apply_bn_policy(model: nn.Module, policy: str) -> None:
             if policy == "frozen":
                 module.requires_grad_(False)
                 module.eval()
-            elif policy == "eval" and frozen:
+            elif policy == "kept" or (policy == "eval" and frozen):
                 module.eval()
 
 

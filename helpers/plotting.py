@@ -240,17 +240,17 @@ def summary_heatmap(
     return fig
 
 
-STATE_COLOURS = {"CONFIRMED": "#cfe8cf", "TIE": "#cfe0f0", "UNDECIDED": "#f4efc0",
-                 "NOT CONFIRMED": "#f6d6b8", None: "#e6e6e6"}  # fmt: skip
+STATE_COLOURS = {"holds": "#cfe8cf", "undecided": "#f4efc0", "does not hold": "#f6d6b8",
+                 None: "#e6e6e6"}  # fmt: skip
 
 
 def decision_chart(cells: dict[tuple[str, str], dict], title: str = "", ax=None) -> plt.Figure:
     """One world's four-scenario chart: size (rows: small, large) × similarity (columns).
 
     ``cells[(size, similarity)]`` = ``{"rule": str, "measured": str, "state": str | None}``
-    (see :func:`helpers.strategies.chart`). Green: the rule's strategy beat the best other one;
-    blue: a tie within the declared margin; yellow: undecided; orange: another strategy was
-    better; grey: not measured. Text is wrapped to fit its cell.
+    (see :func:`helpers.strategies.chart`; the state is the rule's answer in the ledger). Green:
+    the rule holds (its strategy is not worse than the best other by more than the margin);
+    yellow: undecided; orange: it does not hold; grey: not measured. Text is wrapped to fit.
     """
     import textwrap
 
@@ -260,7 +260,8 @@ def decision_chart(cells: dict[tuple[str, str], dict], title: str = "", ax=None)
             cell = cells.get((size, sim), {"rule": "", "measured": "not measured", "state": None})
             ax.add_patch(plt.Rectangle((j, 1 - i), 1, 1, facecolor=STATE_COLOURS[cell["state"]],
                                        edgecolor="k"))  # fmt: skip
-            parts = [f"CS231n: {cell['rule']}", cell["measured"], cell["state"] or "no measurement"]
+            state = f"the rule {cell['state']}" if cell["state"] else "no measurement"
+            parts = [f"CS231n: {cell['rule']}", cell["measured"], state]
             body = "\n\n".join(textwrap.fill(p, 30) for p in parts)
             ax.text(j + 0.5, 1.5 - i, body, ha="center", va="center", fontsize=7.5)
     ax.set(xlim=(0, 2), ylim=(0, 2))

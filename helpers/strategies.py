@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 
 from . import data, experiments, models, probes, stats, training
@@ -241,47 +240,64 @@ def _fresh(strategy: str, source: Backbone) -> Backbone:
     return copy.deepcopy(source)
 
 
-HOLDS = {"CONFIRMED": True, "TIE": "tie", "UNDECIDED": None, "NOT CONFIRMED": False}
+def rule_verdict(rows: dict[str, list[dict]], rule, **options) -> dict:
+    """A rule of thumb ("use strategy X here") tested as the recommendation it is: the rule's
+    best strategy and the best strategy outside it, each chosen by mean validation accuracy
+    (:func:`helpers.experiments.choose`), compared paired on test (:func:`compare_rows`, with the
+    rows' design). The rule holds when its choice is not worse than the best other by more than
+    the margin (``expect="not worse"``, :mod:`helpers.stats`). ``rows``: per strategy, one row
+    per seed. Returns ``rule_best``, ``other_best`` and the ``verdict``; ``options``:
+    :func:`helpers.stats.compare`'s (``margin``, ``scale``).
+    """
+    rule = [s for s in rule if s in rows]
+    others = [s for s in rows if s not in rule]
+    if not rule or not others:
+        raise ValueError(f"need strategies inside and outside the rule; got {list(rows)}")
+    flat = [{**r, "strategy": s} for s, rs in rows.items() for r in rs]
+    best = {side: experiments.choose([r for r in flat if r["strategy"] in names], "strategy")
+            for side, names in (("rule", rule), ("other", others))}  # fmt: skip
+    verdict = experiments.compare_rows(rows[best["rule"]], rows[best["other"]], **options)
+    return {"rule_best": best["rule"], "other_best": best["other"], "verdict": verdict}
 
 
-def rule_verdicts(rows: list[dict], scenarios, margin: float | None = None) -> dict[str, dict]:
-    """Per scenario: CS231n's rule tested against the best other strategy (both chosen on
-    validation, compared paired on test, with the rows' design and the declared ``margin``),
-    and the best pretrained strategy against scratch (a comparator, not part of a rule).
-
-    Returns per scenario ``rule`` (its text), ``rule_best``, ``other_best``, ``state``
-    (CONFIRMED / TIE / UNDECIDED / NOT CONFIRMED), ``holds``, ``verdict``, ``vs_scratch``,
-    ``test`` (test accuracies per strategy, seed order) and ``text`` (the lines to print).
+def rule_verdicts(rows: list[dict], scenarios, **options) -> dict[str, dict]:
+    """Per scenario: CS231n's rule tested against the best other strategy (:func:`rule_verdict`)
+    and the best pretrained strategy (by validation) against scratch, a comparator outside the
+    rules. Returns per scenario ``rule`` (its text), ``rule_best``, ``other_best``, ``verdict``,
+    ``pretrained``, ``vs_scratch`` (``None`` when it is the rule's own comparison), ``test``
+    (test accuracies per strategy, seed order) and ``text`` (the lines to print).
+    ``options``: :func:`helpers.stats.compare`'s (``margin``, ``scale``).
     """
     fmt, out = experiments.fmt_ci, {}
     for scenario in scenarios:
         mine = {st: experiments.select(rows, scenario=scenario, strategy=st) for st in STRATEGIES}
         mine = {st: r for st, r in mine.items() if r}
-        val = {st: [x["val_acc"] for x in r] for st, r in mine.items()}
-        test = {st: [x["test_acc"] for x in r] for st, r in mine.items()}
         rule, recommended = RULES[scenario]
-        v = experiments.rule_verdict(val, mine, recommended, margin=margin)
+        v = rule_verdict(mine, recommended, **options)
         best, other = v["rule_best"], v["other_best"]
-        pretrained = max((st for st in val if st != "scratch"), key=lambda st: np.mean(val[st]))
-        vs_scratch = experiments.compare_rows(mine[pretrained], mine["scratch"], margin=margin)
+        flat = [r for st, rs in mine.items() if st != "scratch" for r in rs]
+        pretrained = experiments.choose(flat, "strategy")
+        same = {pretrained, "scratch"} == {best, other}
+        vs_scratch = None if same else experiments.compare_rows(
+            mine[pretrained], mine["scratch"], **options)  # fmt: skip
+        test = {st: [x["test_acc"] for x in r] for st, r in mine.items()}
         versus = f"{best} {fmt(test[best])} % vs {other} {fmt(test[other])} %"
+        alone = stats.answer(v["verdict"], "not worse")
         text = (
-            f"{scenario}: CS231n says: {rule}. Rule's best (by validation) vs best other: "
-            f"{versus} → {v['state']}: {v['verdict']}\n"
-            f"    best pretrained strategy ({pretrained}) vs from scratch: {vs_scratch}"
+            f"{scenario}: CS231n says: {rule}. The rule's best (by validation) vs the best other: "
+            f"{versus} → {v['verdict']}; not worse by more than the margin: {alone} before Holm"
         )
-        out[scenario] = {
-            "rule": rule, "rule_best": best, "other_best": other, "state": v["state"],
-            "holds": HOLDS.get(v["state"]), "verdict": v["verdict"], "vs_scratch": vs_scratch,
-            "pretrained": pretrained, "test": test, "versus": versus, "text": text,
-        }  # fmt: skip
+        if vs_scratch is not None:
+            text += f"\n    best pretrained strategy ({pretrained}) vs from scratch: {vs_scratch}"
+        out[scenario] = {"rule": rule, **v, "pretrained": pretrained, "vs_scratch": vs_scratch,
+                         "test": test, "versus": versus, "text": text}  # fmt: skip
     return out
 
 
-def chart(verdicts: dict[str, dict]) -> dict:
+def chart(verdicts: dict[str, dict], answers: dict[str, str]) -> dict:
     """One world's decision chart from :func:`rule_verdicts`: per (size, similarity) the rule,
     the rule's best strategy against the best other one with the paired difference and its
-    interval, and the state."""
+    interval, and the rule's answer from the ledger (``answers``: per scenario, after Holm)."""
     cells = {}
     for scenario, (rule, _) in RULES.items():
         size, similarity = scenario.split("-")
@@ -289,7 +305,6 @@ def chart(verdicts: dict[str, dict]) -> dict:
             cells[(size, similarity)] = {"rule": rule, "measured": "not measured", "state": None}
             continue
         v = verdicts[scenario]
-        diff = str(v["verdict"]).split("(", 1)[-1].split(", n=")[0]
-        measured = f"{v['rule_best']} vs {v['other_best']}: {diff}"
-        cells[(size, similarity)] = {"rule": rule, "measured": measured, "state": v["state"]}
+        measured = f"{v['rule_best']} vs {v['other_best']}: {v['verdict'].interval_text()}"
+        cells[(size, similarity)] = {"rule": rule, "measured": measured, "state": answers[scenario]}
     return cells

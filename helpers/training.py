@@ -13,15 +13,16 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import config, models
+from . import config, data, models
 from .config import amp_settings
 from .data import ImageSet
 from .preprocessing import Preprocessing
@@ -565,6 +566,27 @@ def fine_tune(
                     per_image=True)  # fmt: skip
     change = models.stage_weight_change(backbone, start)
     return _result(history, test, change=change, stages_trained=trained)
+
+
+def cross_validate(
+    run: Callable[[dict[str, ImageSet], float], float],
+    labelled: ImageSet,
+    options: Sequence[float],
+    *,
+    folds: int = 2,
+    seed: int = 0,
+) -> tuple[float, dict[float, float]]:
+    """Choose among ``options`` (learning rates, say) by cross-validation on the labelled images
+    alone: ``run({"train", "test"}, option)`` trains on all folds but one and returns its accuracy
+    on the one held out; the option with the best mean over the folds wins (ties: the first in
+    ``options``). Returns ``(chosen, {option: mean held-out accuracy})``. Every option sees the
+    same folds: the same selection budget for each.
+    """
+    parts = data.folds(labelled, folds, seed=seed)
+    scores = {o: float(np.mean([run({"train": tr, "test": held}, o) for tr, held in parts]))
+              for o in options}  # fmt: skip
+    best = max(scores.values())
+    return next(o for o in options if scores[o] >= best - 1e-12), scores
 
 
 def _result(history: dict, test: dict, **extra) -> dict:

@@ -1,6 +1,4 @@
-"""The claims ledger: Holm within families, whether a claim holds, its table."""
-
-import math
+"""The claims ledger: the question each claim asks, Holm both ways within families, its table."""
 
 import pytest
 
@@ -10,17 +8,67 @@ CLEAR = [0.80, 0.82, 0.81, 0.83]  # against BASE: +10 points, small spread
 BASE = [0.70, 0.71, 0.72, 0.72]
 
 
-def test_holm_adjusts_within_a_family_only():
+def test_holm_adjusts_support_within_a_family_only():
     ledger = claims.Ledger("xx_demo")
     a = ledger.add("f", "claim a", "A vs B", stats.compare(CLEAR, BASE), section="1")
     ledger.add("f", "claim b", "B vs A", stats.compare(BASE, CLEAR), section="1", expect="worse")
-    ledger.add("g", "claim c", "A vs B", stats.compare(CLEAR, BASE), section="2")
-    adjusted = ledger.adjusted()
-    assert adjusted[0] == pytest.approx(min(1.0, 2 * a.p)), "two claims in family f: p × 2"
-    assert adjusted[2] == pytest.approx(a.p), "alone in family g: unadjusted"
+    ledger.add("g", "claim c", "A vs B", stats.compare(CLEAR, BASE), section="2", world="w")
+    (f1, _), _, (g1, _) = ledger.adjusted()
+    assert f1 == pytest.approx(min(1.0, 2 * a.p)), "two claims in family f: p × 2"
+    assert g1 == pytest.approx(a.p), "alone in family g: unadjusted"
     rows = ledger.rows()
-    assert [r["holds"] for r in rows] == ["yes", "yes", "yes"]
+    assert [r["answer"] for r in rows] == ["holds", "holds", "holds"]
     assert rows[0]["verdict"] == "better" and rows[0]["Δ ± 95 % CI"].startswith("+")
+    assert rows[0]["question"] == "difference"
+
+
+def test_an_opposite_difference_that_fails_holm_is_undecided_not_refuted():
+    ledger = claims.Ledger("xx_demo")
+    weak = stats.compare([0.70, 0.66, 0.69, 0.65], [0.72, 0.70, 0.71, 0.70])  # worse, p ≈ 0.03
+    assert weak.word == "worse" and 0.01 < weak.p < 0.05
+    ledger.add("f", "x helps", "X vs Y", weak, section="1")
+    for i in range(3):
+        ledger.add("f", f"other {i}", f"O{i} vs P", stats.compare(CLEAR, BASE), section="1")
+    row = ledger.rows()[0]
+    assert row["answer"] == "undecided" and "does not hold before Holm, not after" in row["holds"]
+    alone = claims.Ledger("xx_demo")
+    alone.add("f", "x helps", "X vs Y", weak, section="1")
+    assert alone.rows()[0]["answer"] == "does not hold", "alone in its family it is refuted"
+
+
+def test_each_claim_is_answered_by_its_own_question():
+    ledger = claims.Ledger("xx_demo")
+    tie = stats.compare([0.700, 0.705, 0.701, 0.703], [0.701, 0.703, 0.702, 0.702], margin=0.02)
+    behind = stats.compare([0.812, 0.821, 0.817, 0.821], [0.83, 0.838, 0.833, 0.836], margin=0.03)
+    ledger.add("m", "they match", "A vs B", tie, section="1", expect="equivalent")
+    ledger.add("r", "use A", "A vs best other", behind, section="1", expect="not worse")
+    ledger.add("d", "A differs", "A vs C", tie, section="1")
+    rows = ledger.rows()
+    assert [r["answer"] for r in rows] == ["holds", "holds", "does not hold"]
+    assert [r["question"] for r in rows] == ["match", "recommendation", "difference"]
+    assert rows[1]["verdict"] == "worse", "a recommendation 1.8 points behind, inside ±3"
+    assert rows[0]["margin"] == "±2.0 points"
+    with pytest.raises(ValueError, match="needs a margin"):
+        ledger.add("m", "c", "a vs b", stats.compare(CLEAR, BASE), section="1", expect="equivalent")
+    with pytest.raises(ValueError, match="expect"):
+        ledger.add("f", "c", "a vs b", tie, section="1", expect="higher")
+
+
+def test_a_margin_the_design_cannot_reach_leaves_the_claim_undecided_by_design():
+    wide = stats.compare([0.7, 0.9, 0.6, 0.8], [0.75, 0.7, 0.8, 0.72], margin=0.03)
+    ledger = claims.Ledger("xx_demo")
+    ledger.add("m", "they match", "A vs B", wide, section="1", expect="equivalent")
+    row = ledger.rows()[0]
+    assert row["answer"] == "undecided" and "by design" in row["holds"]
+
+
+def test_one_comparison_counts_once():
+    ledger = claims.Ledger("xx_demo")
+    v = stats.compare(CLEAR, BASE)
+    ledger.add("f", "rule", "fine-tune all vs scratch", v, section="5", world="lab")
+    with pytest.raises(ValueError, match="already recorded"):
+        ledger.add("g", "pretrained helps", "fine-tune all vs scratch", v, section="5", world="lab")
+    ledger.add("f", "rule", "fine-tune all vs scratch", v, section="5", world="Lite0")
 
 
 def test_the_same_claim_and_comparison_replaces_the_earlier_verdict():
@@ -31,36 +79,19 @@ def test_the_same_claim_and_comparison_replaces_the_earlier_verdict():
     assert len(ledger.claims) == 2 and ledger.claims[0].verdict.word == "better"
 
 
-def test_holds_reads_the_verdict_against_the_declared_expectation():
-    better = stats.compare(CLEAR, BASE)
-    tie = stats.compare([0.700, 0.705, 0.701, 0.703], [0.701, 0.703, 0.702, 0.702], margin=0.02)
-    unsure = stats.compare([0.7, 0.9, 0.6, 0.8], [0.75, 0.7, 0.8, 0.72])
-    assert tie.word == "equivalent" and unsure.word == "undecided"
-    assert claims.holds("better", better, better.p) == "yes"
-    assert claims.holds("worse", better, better.p) == "no"
-    assert claims.holds("equivalent", better, better.p) == "no", (
-        "a difference where a tie was claimed"
-    )
-    assert claims.holds("better", tie, tie.p) == "no", "a tie where a difference was claimed"
-    assert claims.holds("equivalent", tie, tie.p) == "yes"
-    assert claims.holds("better", unsure, unsure.p) == "undecided"
-    assert claims.holds("better", better, 0.2) == "undecided after Holm"
-    assert claims.holds(None, better, better.p) == "–"
-    one = stats.compare([0.8], [0.7])
-    assert claims.holds("better", one, math.nan) == "undecided"
-    with pytest.raises(ValueError, match="expect"):
-        claims.Ledger("x").add("f", "c", "a vs b", better, section="1", expect="higher")
-
-
-def test_the_table_and_the_text_carry_every_claim():
+def test_the_table_and_the_text_carry_every_claim_and_flag_fragile_ones():
     ledger = claims.Ledger("05_demo")
     ledger.add("f", "a | b", "A vs B", stats.compare(CLEAR, BASE), section="3", world="lab")
+    edge = stats.compare([0.75, 0.70, 0.80, 0.78], [0.70, 0.70, 0.70, 0.70])
+    ledger.add("f", "c", "C vs D", edge, section="3", world="lab")
     text = str(ledger)
-    assert "1 verdicts" in text and "[lab] a | b — A vs B: better" in text and "holds: yes" in text
+    assert "2 verdicts" in text and "[lab] a | b (difference) — A vs B:" in text
+    assert "→ holds" in text
     table = claims.markdown(ledger.rows(), title="Claims")
     lines = table.splitlines()
     assert lines[0] == "# Claims" and lines[2].count("|") == len(claims.COLUMNS) + 2
-    assert "| 05 | a / b | 3 | lab | A vs B |" in table, "a '|' in a claim cannot break the table"
+    assert "| 05 | a / b | difference | 3 | lab | A vs B |" in table, "a '|' cannot break it"
+    assert ledger.answer("A vs B", world="lab") == "holds"
 
 
 def test_a_claim_declared_once_records_its_comparisons_as_add_does():

@@ -306,3 +306,14 @@ def test_the_installed_packages_match_the_manifest_once_checked(tmp_data_dir, re
         files = [f for f, _ in data._glob_classes(root, layout, exclude)]
         assert fetch.check_installed(name, root, files) == []
         assert (tmp_data_dir / "cache" / "manifests" / f"{name}.json").is_file(), "remembered"
+
+
+def test_a_held_out_test_set_is_fixed_and_disjoint_from_the_pool():
+    images = torch.zeros(40, 3, 4, 4, dtype=torch.uint8)
+    images[:, 0, 0, 0] = torch.arange(40, dtype=torch.uint8)  # an id per image
+    ds = data.ImageSet(images, torch.arange(40) % 4, list("abcd"), "tiny")
+    pool, test = data.held_out(ds, 3)
+    again, test2 = data.held_out(ds, 3)
+    ids = lambda s: set(s.images[:, 0, 0, 0].tolist())  # noqa: E731
+    assert len(test) == 12 and test.counts() == {c: 3 for c in "abcd"}
+    assert ids(test) == ids(test2) and not ids(test) & ids(pool) and len(pool) == 28

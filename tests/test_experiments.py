@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import experiments
+from helpers import stats, strategies, experiments
 
 
 def test_mean_ci_matches_t_interval():
@@ -230,23 +230,49 @@ def test_compare_rows_uses_the_design_the_rows_record():
     assert np.array_equal(experiments.unbits(rows[0][0]["test_correct"]), correct[0][0])
 
 
-def test_rule_verdict_tests_the_rule_against_the_best_other_strategy():
-    val = {"top": [0.7, 0.72, 0.71], "earlier": [0.8, 0.82, 0.79], "scratch": [0.75, 0.7, 0.8]}
-    test = {"top": [0.70, 0.71, 0.72], "earlier": [0.80, 0.83, 0.81], "scratch": [0.6, 0.9, 0.7]}
-    out = experiments.rule_verdict(val, test, ["top"])
+def _rows(**per_strategy):
+    """Rows of strategies: name=(validation accuracies, test accuracies), one per seed."""
+    return {name: [{"seed": i, "val_acc": v, "test_acc": t} for i, (v, t) in enumerate(zip(*vt))]
+            for name, vt in per_strategy.items()}  # fmt: skip
+
+
+def test_a_rule_is_a_recommendation_tested_against_the_best_other_strategy():
+    rows = _rows(top=([0.7, 0.72, 0.71], [0.70, 0.71, 0.72]),
+                 earlier=([0.8, 0.82, 0.79], [0.80, 0.83, 0.81]),
+                 scratch=([0.75, 0.7, 0.8], [0.6, 0.9, 0.7]))  # fmt: skip
+    out = strategies.rule_verdict(rows, ["top"], margin=0.03)
     assert (out["rule_best"], out["other_best"]) == ("top", "earlier")
-    assert out["state"] == "NOT CONFIRMED" and out["verdict"].word == "worse"
-    out = experiments.rule_verdict(val, test, ["earlier"])
-    assert out["other_best"] == "scratch" and out["state"] == "UNDECIDED"
-    # the old logic declared HOLDS whenever the rule's strategy won on validation; here it wins
-    # on validation but is clearly worse on test, and the verdict says so
-    val2 = {"rule": [0.9, 0.9], "other": [0.8, 0.8]}
-    test2 = {"rule": [0.70, 0.71], "other": [0.80, 0.80]}
-    assert experiments.rule_verdict(val2, test2, ["rule"])["state"] == "NOT CONFIRMED"
-    test3 = {"rule": [0.90, 0.91], "other": [0.80, 0.80]}
-    assert experiments.rule_verdict(val2, test3, ["rule"])["state"] == "CONFIRMED"
-    one = experiments.rule_verdict({"a": [0.9], "b": [0.1]}, {"a": [0.9], "b": [0.1]}, ["a"])
-    assert one["state"].startswith("NO VERDICT")
+    assert stats.answer(out["verdict"], "not worse") == "does not hold"
+    out = strategies.rule_verdict(rows, ["earlier"], margin=0.03)
+    assert out["other_best"] == "scratch"
+    assert stats.answer(out["verdict"], "not worse") == "undecided"
+    # chosen on validation, judged on test: a strategy that wins on validation but is clearly
+    # worse on test does not hold; one 1.8 points behind, inside a ±3 margin, does
+    behind = _rows(rule=([0.9] * 3, [0.700, 0.712, 0.705]), other=([0.8] * 3, [0.80, 0.81, 0.80]))
+    assert stats.answer(strategies.rule_verdict(behind, ["rule"], margin=0.03)["verdict"],
+                        "not worse") == "does not hold"  # fmt: skip
+    close = _rows(rule=([0.9] * 3, [0.782, 0.792, 0.783]), other=([0.8] * 3, [0.80, 0.81, 0.80]))
+    v = strategies.rule_verdict(close, ["rule"], margin=0.03)["verdict"]
+    assert v.word == "worse" and stats.answer(v, "not worse") == "holds"
+    # a validation tie goes to the first name in sorted order, never to a set's order
+    tie = _rows(b=([0.8] * 2, [0.7, 0.7]), a=([0.8] * 2, [0.6, 0.6]), c=([0.5] * 2, [0.5, 0.5]))
+    assert strategies.rule_verdict(tie, ["a", "b"], margin=0.03)["rule_best"] == "a"
+
+
+def test_choose_picks_on_validation_and_breaks_ties_by_sorted_order():
+    rows = [{"lr": lr, "seed": s, "val_acc": acc} for lr, accs in
+            ((1e-2, [0.5, 0.7]), (1e-3, [0.6, 0.6]), (1e-4, [0.3, 0.4])) for s, acc in enumerate(accs)]  # fmt: skip
+    assert experiments.choose(rows, "lr") == 1e-3, "a tie of means goes to the smaller value"
+    assert [r["seed"] for r in experiments.chosen(rows, "lr")] == [0, 1]
+    with pytest.raises(ValueError, match="no rows match"):
+        experiments.choose(rows, "lr", seed=9)
+
+
+def test_compare_rows_refuses_rows_of_different_seeds():
+    a = [{"seed": 0, "test_acc": 0.8}, {"seed": 1, "test_acc": 0.9}]
+    b = [{"seed": 0, "test_acc": 0.7}, {"seed": 2, "test_acc": 0.8}]
+    with pytest.raises(ValueError, match="pairs rows by seed"):
+        experiments.compare_rows(a, b)
 
 
 CALLS = Calls()

@@ -231,6 +231,13 @@ def test_bn_policy_eval_and_train_differ_where_documented():
         models.apply_bn_policy(nn.BatchNorm2d(2), "freeze")
 
 
+def test_bn_policy_kept_keeps_statistics_but_trains_affine_parameters():
+    backbone, changed = _one_step("kept")
+    assert not {k for k in changed if "running" in k or "num_batches" in k}, "statistics kept"
+    assert "stages.4.1.weight" in changed and "stages.4.1.bias" in changed, "affine trains"
+    assert not {k for k in changed if k.startswith(("stages.0.", "stages.3."))}
+
+
 def test_param_groups_carry_requested_lrs():
     backbone = _labcnn()
     models.freeze_stages(backbone, trainable_stages=2)

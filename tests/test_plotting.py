@@ -70,11 +70,11 @@ def test_summary_heatmap_and_decision_chart():
     plt.close(fig)
     long = "fine-tune last 2 vs linear: earlier stage: +12.3 ± 4.5 points"
     chart = plotting.decision_chart(
-        {("small", "similar"): {"rule": "r", "measured": long, "state": "NOT CONFIRMED"}}
+        {("small", "similar"): {"rule": "r", "measured": long, "state": "does not hold"}}
     )
     texts = chart.axes[0].texts
     body = " ".join(t.get_text() for t in texts)
-    assert "NOT CONFIRMED" in body and "no measurement" in body
+    assert "the rule does not hold" in body and "no measurement" in body
     assert all(len(line) <= 30 for t in texts for line in t.get_text().splitlines()), (
         "every line is wrapped to fit its cell"
     )

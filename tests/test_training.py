@@ -267,3 +267,30 @@ def test_fine_tune_keeps_a_callers_freeze_and_can_freeze_the_head():
     training.fine_tune(net, split, trainable_stages=["conv5"], train_head=False, new_head=False,
                        **opts)  # fmt: skip
     assert all(torch.equal(p, head[n]) for n, p in net.head.named_parameters()), "head fixed"
+
+
+def test_cross_validation_chooses_on_held_out_folds_with_the_same_folds_for_every_option():
+    images = torch.zeros(12, 3, 4, 4, dtype=torch.uint8)
+    images[:, 0, 0, 0] = torch.arange(12, dtype=torch.uint8)  # an id per image
+    ds = data.ImageSet(images, torch.arange(12) % 3, ["a", "b", "c"], "tiny")
+    parts = data.folds(ds, 2, seed=0)
+    held = [set(h.images[:, 0, 0, 0].tolist()) for _, h in parts]
+    assert [len(h) for _, h in parts] == [6, 6] and all(t.counts() == {c: 2 for c in "abc"}
+                                                        for t, _ in parts)  # fmt: skip
+    seen = []
+
+    def run(split, lr):
+        seen.append((lr, len(split["train"]), len(split["test"])))
+        return {1e-3: 0.5, 1e-2: 0.7, 1e-1: 0.7}[lr]
+
+    chosen, scores = training.cross_validate(run, ds, [1e-3, 1e-2, 1e-1], folds=2)
+    assert chosen == 1e-2, "a tie goes to the first option"
+    assert scores == {1e-3: 0.5, 1e-2: 0.7, 1e-1: 0.7} and len(seen) == 6
+    assert all(n_train == 6 and n_held == 6 for _, n_train, n_held in seen)
+    assert not held[0] & held[1] and held[0] | held[1] == set(range(12)), "each held out once"
+    try:
+        data.folds(ds, 5)
+    except ValueError as err:
+        assert "fewer than 5 folds" in str(err)
+    else:
+        raise AssertionError("a class with fewer images than folds must be refused")
