@@ -123,9 +123,9 @@ def render(rows: list[dict]) -> str:
             lines.append(f"- `{name}`: {p['profile']} profile, {p['date']}, {p['machine']}, "
                          f"torch {p['torch']}, commit {str(p['commit'])[:10]}")  # fmt: skip
     fragile = sum(bool(r.get("fragile")) for r in rows)
-    answers = {a: sum(r.get("answer") == a for r in rows) for a in ("holds", "does not hold",
-                                                                      "undecided", "–")}  # fmt: skip
-    tally = ", ".join(f"{n} {a if a != '–' else 'descriptive'}" for a, n in answers.items())
+    words = {"holds": "hold", "does not hold": "do not hold", "undecided": "undecided"}
+    words["–"] = "descriptive"
+    tally = ", ".join(f"{sum(r.get('answer') == a for r in rows)} {w}" for a, w in words.items())
     lines += ["", "## Claims", "", f"{len(rows)} claims: {tally}; {fragile} fragile (⚠).", ""]
     return "\n".join(lines) + "\n" + claims.markdown(rows)
 
