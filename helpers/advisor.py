@@ -13,14 +13,17 @@ What it measures:
 - **size**: images per class, the imbalance (largest class / smallest), and the training images
   per class a split leaves; "large" from ``LARGE_TRAIN_PER_CLASS`` on (the smallest large set
   notebook 04 measured), "small" below;
-- **similarity to the photos ImageNet is made of**: a *domain distance* — how well a linear
-  classifier on Lite0's codes tells the folder's images from reference photos (Tux Paint's, or
-  scikit-image's samples), cross-validated; the proxy A-distance ``2 (1 − 2 · error)`` of
-  Ben-David et al. (2007) is 0 when the two cannot be told apart and 2 when they always can.
-  Below ``SIMILAR_BELOW`` the folder counts as similar. Notebook 08 checks the call on the
-  course's own datasets, whose answers are known. The ImageNet head's confidence and a
-  per-stage probe curve are measured too, and reported, but do not decide: neither tells the
-  course's datasets apart.
+- **similarity to ImageNet**, read from the network's own memory of it: how far the
+  statistics the folder's images produce at Lite0's BatchNorm layers lie from the ImageNet
+  statistics those layers store (:func:`helpers.similarity.imagenet_distance`), with a 95 %
+  bootstrap interval over the images: *similar* below ``SIMILAR_BELOW``, *different* above it,
+  *borderline* when the interval straddles it (the scenario then follows the point estimate,
+  and the report says so). Notebook 08 checks the call on the course's own datasets, whose
+  answers are known. The ImageNet head's confidence and a per-stage probe curve are measured
+  too, and reported, but do not decide: neither tells the course's datasets apart.
+  (:func:`domain_distance`, the proxy A-distance of Ben-David et al. (2007) to reference photos,
+  answers another question — how easily a classifier tells the folder from one small set of
+  photos — and is kept for notebook 08's comparison.)
 """
 
 from __future__ import annotations
@@ -35,14 +38,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import config, data, experiments, features, models, probes, strategies
+from . import config, data, experiments, features, models, probes, similarity, strategies
 from .data import ImageSet
 from .strategies import RULES, STRATEGIES
 
 LARGE_TRAIN_PER_CLASS = 100  # notebook 04's smallest "large" training set, per class
 MIN_PER_CLASS = 4  # one training, one validation and one test image need at least this many
-SIMILAR_BELOW = 1.0  # proxy A-distance to the reference photos below which a folder is similar
-DISTANCE_IMAGES = 200  # at most this many images of each side for the domain distance
+SIMILAR_BELOW = similarity.SIMILAR_BELOW  # distance to ImageNet below which a folder is similar
+PROXY_SIMILAR_BELOW = 1.0  # proxy A-distance to reference photos (notebook 08's comparison)
+DISTANCE_IMAGES = 200  # at most this many images for either distance
 REFERENCE_FILE = "04_four_scenarios-lite0-cpu.jsonl"
 MARGIN = 0.03  # notebook 04's margin: strategies within ±3 points are a tie
 CS = strategies.RECIPE["Cs"]
@@ -71,7 +75,7 @@ class Report:
     recommendation: str | None = None
     alternative: str | None = None
     reasons: list[str] = dataclasses.field(default_factory=list)
-    distance: float | None = None
+    imagenet: similarity.ImageNetDistance | None = None
     chart_source: str = ""
     chart_verdict: experiments.Verdict | None = None
     runner_up: str | None = None
@@ -118,11 +122,8 @@ class Report:
             )
         if self.peak_stage:
             lines.append(f"- linear probe per stage peaks (on validation) at {self.peak_stage}")
-        if self.distance is not None:
-            lines.append(
-                f"- domain distance to {self.reference_name}: {self.distance:.2f} "
-                f"(proxy A-distance; similar below {SIMILAR_BELOW})"
-            )
+        if self.imagenet is not None:
+            lines.append(f"- distance to ImageNet (BatchNorm statistics): {self.imagenet}")
         if self.scenario:
             lines.append(f"- scenario: {self.scenario}")
         lines += [f"  because {r}" for r in self.reasons]
@@ -175,6 +176,14 @@ def measured_chart(scenario: str) -> tuple[dict[str, float], str, list[dict]]:
     where = (f"notebook 04's reference run, Lite0, {scenario}, {prov.get('date', 'undated')}, "
              f"commit {str(prov.get('commit', '?'))[:10]}")  # fmt: skip
     return val, where, rows
+
+
+def imagenet_distance(net, dataset: ImageSet, device=None, seed: int = 0):
+    """:func:`helpers.similarity.imagenet_distance` of (at most ``DISTANCE_IMAGES`` of) the
+    folder's images, at the network's own resolution."""
+    g = torch.Generator().manual_seed(seed)
+    images = dataset.images[torch.randperm(len(dataset), generator=g)[:DISTANCE_IMAGES]]
+    return similarity.imagenet_distance(net, images, seed=seed, device=device)
 
 
 def domain_distance(net, images, reference, image_size: int, device=None, seed: int = 0) -> float:
@@ -243,19 +252,23 @@ def _measure_curve(report: Report, net, dataset: ImageSet, splits: dict, size: i
 
 
 def _place(report: Report) -> None:
-    """The scenario, from the size and the domain distance, with its reasons."""
+    """The scenario, from the size and the distance to ImageNet, with its reasons."""
     large = report.train_per_class >= LARGE_TRAIN_PER_CLASS
-    similar = report.distance < SIMILAR_BELOW
+    d = report.imagenet
+    similar = d.value < d.threshold  # a borderline interval follows its point estimate
     size, similarity = ("large" if large else "small"), ("similar" if similar else "different")
     report.scenario = f"{size}-{similarity}"
     report.reasons.append(
         f"a split leaves {report.train_per_class} training images in the smallest class "
         f"({'at least' if large else 'fewer than'} {LARGE_TRAIN_PER_CLASS}: {size})"
     )
+    side = "below" if similar else "at least"
+    why = f"{side} {d.threshold}: {similarity}"
+    if d.call == "borderline":
+        why += f"; borderline — its interval {d.low:.3f}–{d.high:.3f} straddles the threshold"
     report.reasons.append(
-        f"a linear classifier on {report.backbone}'s codes tells these images from "
-        f"{report.reference_name} with a proxy A-distance of {report.distance:.2f} "
-        f"({'below' if similar else 'at least'} {SIMILAR_BELOW}: {similarity})"
+        f"the statistics these images produce at {report.backbone}'s BatchNorm layers lie "
+        f"{d.value:.3f} from the ImageNet statistics those layers store ({why})"
     )
 
 
@@ -345,8 +358,7 @@ def _measure_place_and_run(report: Report, net, dataset: ImageSet, run: dict, pr
     report.train_per_class = int(torch.bincount(train).min())
     steps = tqdm(total=2 * len(report.seeds) + 1, desc="advisor", disable=not progress)
     _measure_curve(report, net, dataset, splits, size, device)
-    reference, report.reference_name = _reference_photos()
-    report.distance = domain_distance(net, dataset.images, reference, size, device)
+    report.imagenet = imagenet_distance(net, dataset, device=device)
     steps.update(1)
     _place(report)
     _recommend(report)

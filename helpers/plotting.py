@@ -582,3 +582,39 @@ def transfer_by_layer(summary: Sequence[dict], variants: dict[str, Sequence[str]
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+CALL_COLOURS = {"similar": "tab:green", "borderline": "tab:olive", "different": "tab:orange"}
+
+
+def distance_bars(distances: dict, proxies: dict[str, float] | None = None,
+                  proxy_threshold: float | None = None) -> plt.Figure:  # fmt: skip
+    """Distance to ImageNet per set (:class:`helpers.similarity.ImageNetDistance`: bars with
+    their 95 % intervals, coloured by the call, the threshold dashed) and, when given, the proxy
+    A-distance to reference photos beside it with its own threshold."""
+    names = list(distances)
+    fig, axes = _panels(2 if proxies else 1, width=6.0, height=3.4)
+    ax = axes[0]
+    found = [distances[n] for n in names]
+    values = [d.value for d in found]
+    errors = [[d.value - d.low for d in found], [d.high - d.value for d in found]]
+    colours = [CALL_COLOURS[d.call] for d in found]
+    ax.barh(names, values, xerr=errors, color=colours, capsize=3)
+    threshold = next(iter(distances.values())).threshold
+    ax.axvline(threshold, color="k", ls="--", lw=1, label=f"similar below {threshold}")
+    ax.set(xscale="log", xlabel="distance to ImageNet (BatchNorm statistics)")
+    ax.invert_yaxis()
+    ax.legend(fontsize=7)
+    ax.set_title("from the network's memory of ImageNet", fontsize=9)
+    if proxies:
+        ax = axes[1]
+        ax.barh(names, [proxies[n] for n in names], color="0.6")
+        if proxy_threshold is not None:
+            ax.axvline(proxy_threshold, color="k", ls="--", lw=1, label=f"below {proxy_threshold}")
+            ax.legend(fontsize=7)
+        ax.set(xlabel="proxy A-distance to Tux Paint's photos", xlim=(0, 2))
+        ax.invert_yaxis()
+        ax.set_yticklabels([])
+        ax.set_title("how easily told from one small photo set", fontsize=9)
+    fig.tight_layout()
+    return fig

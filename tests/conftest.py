@@ -111,3 +111,9 @@ def pytest_terminal_summary(terminalreporter):
     if compared:
         found = ", ".join(f"{v} ({p})" for v, p in sorted(compared.items()))
         terminalreporter.write_line(f"code keys compared on Python {found}")
+
+
+@pytest.fixture(scope="module")
+def require_dataset_module():
+    """:func:`require_dataset` for module-scoped fixtures."""
+    return _require_dataset

@@ -84,7 +84,7 @@ def test_advise_measures_recommends_and_runs_two_strategies(tmp_path, monkeypatc
     assert all(len(v) == len(report.seeds) == 2 for v in report.runs.values())
     assert report.verdict.n == 2 and report.train_per_class == 4
     assert len(report.reasons) == 2 and "recommendation:" in str(report)
-    assert report.distance is not None and "domain distance" in str(report)
+    assert report.imagenet is not None and "distance to ImageNet" in str(report)
     assert report.choice in (report.recommendation, report.alternative)
     assert report.advice in str(report)
     assert report.figure is not None and len(report.figure.axes) == 3

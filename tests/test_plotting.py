@@ -244,3 +244,16 @@ def test_lr_runs_group_rows_per_setting_in_seed_order():
     assert runs[(1e-3, 1e-2, "s")]["test_acc"] == [1e-3, 1 + 1e-3]
     assert [h["train_loss"] for h in runs[(0.0, 1e-2, "s")]["histories"]] == [[0], [1]]
     assert widgets.lr_runs(rows, keys=("backbone_lr",))[(0.0,)]["changes"] == [{"conv1": 0.0}] * 2
+
+
+def test_distance_bars_draw_each_set_with_its_interval_and_the_thresholds():
+    from helpers import similarity
+
+    d = {name: similarity.ImageNetDistance(v, v * 0.9, v * 1.1, 50)
+         for name, v in (("photos", 0.04), ("drawings", 0.1))}  # fmt: skip
+    fig = plotting.distance_bars(d, {"photos": 1.6, "drawings": 1.9}, 1.0)
+    left, right = fig.axes
+    assert [t.get_text() for t in left.get_yticklabels()] == ["photos", "drawings"]
+    assert len(left.patches) == 2 and len(right.patches) == 2
+    assert "similar below" in left.get_legend().get_texts()[0].get_text()
+    plt.close(fig)
