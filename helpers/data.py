@@ -296,6 +296,17 @@ TUXPAINT_LAYOUT = {
     "flower": ["plants/flowers"],
 }
 OPENCLIPART_LAYOUT = TUXPAINT_LAYOUT
+# Tux Paint's cartoon stamps: drawn, flat-coloured, emoji-like pictures of many things
+CARTOON_LAYOUT = {
+    "food": ["food/fruit/cartoon", "food/dessert/cartoon", "household/dishes/cartoon"],
+    "town": ["town/cartoon", "town/monuments/cartoon", "town/houses/cartoon"],
+    "animals": [f"animals/{k}/cartoon" for k in ("insects", "marsupials", "dinosaur",
+                                                "mammals/bears", "mammals/cats", "birds")],
+    "vehicles": [f"vehicles/{k}/cartoon" for k in ("emergency", "construction", "flight",
+                                                  "flight/planes", "ship", "masstransit",
+                                                  "locomotive", "farming")],
+    "people & things": ["people/cartoon", "sports/cartoon", "clothes/armor/cartoon"],
+}  # fmt: skip
 
 # where the Debian packages put their files (read at call time, so tests can point elsewhere)
 SYSTEM_PATHS = {
@@ -336,6 +347,17 @@ def _tuxpaint(size: int) -> ImageSet:
         SYSTEM_PATHS["tuxpaint"],
         TUXPAINT_LAYOUT,
         TUXPAINT_EXCLUDE,
+        size,
+    )
+
+
+def _cartoons(size: int) -> ImageSet:
+    return _debian_tree(
+        "cartoons",
+        fetch.SOURCES["cartoons"].folder,
+        SYSTEM_PATHS["tuxpaint"],
+        CARTOON_LAYOUT,
+        (),
         size,
     )
 
@@ -493,6 +515,15 @@ DATASETS: dict[str, DatasetInfo] = {
             licence="GPL-2.0+ (Tux Paint stamps)",
             get_it=fetch.how_to_get("tuxpaint"),
             sources=(("Debian package tuxpaint-stamps-default", _tuxpaint),),
+            decode_size=256,
+        ),
+        DatasetInfo(
+            name="cartoons",
+            description="Tux Paint's cartoon stamps: ~110 flat-coloured, emoji-like drawings",
+            classes=tuple(CARTOON_LAYOUT),
+            licence="GPL-2.0+ (Tux Paint stamps)",
+            get_it=fetch.how_to_get("cartoons"),
+            sources=(("Debian package tuxpaint-stamps-default", _cartoons),),
             decode_size=256,
         ),
         DatasetInfo(

@@ -105,6 +105,13 @@ SOURCES = {
         member=r"(?:^|/)stamps/(.+)$",
         upstream="Tux Paint's own tuxpaint-stamps-2022.06.04.tar.gz release archive",
     ),
+    "cartoons": PhotoSource(
+        package="tuxpaint-stamps-default",
+        version="2022.06.04-1",
+        folder="tuxpaint-cartoons",
+        member=r"(?:^|/)stamps/(.+)$",
+        upstream="Tux Paint's own tuxpaint-stamps-2022.06.04.tar.gz release archive",
+    ),
     "openclipart": PhotoSource(
         package="openclipart-png",
         version="1:0.18+dfsg-19",

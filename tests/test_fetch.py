@@ -86,7 +86,7 @@ def test_bad_files_give_clear_errors(tmp_data_dir, tmp_path):
     )
     with pytest.raises(fetch.FetchError, match="no data.tar member"):
         fetch.fetch("tuxpaint", fake)
-    with pytest.raises(KeyError, match="tuxpaint, openclipart"):
+    with pytest.raises(KeyError, match="tuxpaint, cartoons, openclipart"):
         fetch.fetch("cifar10", junk)
 
 

@@ -14,13 +14,14 @@ from helpers import data, fetch
 
 LAYOUTS = {
     "tuxpaint": (data.TUXPAINT_LAYOUT, data.TUXPAINT_EXCLUDE),
+    "cartoons": (data.CARTOON_LAYOUT, ()),
     "openclipart": (data.OPENCLIPART_LAYOUT, ()),
 }
 
 
 def main() -> None:
     for name, (layout, exclude) in LAYOUTS.items():
-        root = Path(data.SYSTEM_PATHS[name])
+        root = Path(data.SYSTEM_PATHS["tuxpaint" if name == "cartoons" else name])
         files = [path for path, _ in data._glob_classes(root, layout, exclude)]
         if not files:
             raise SystemExit(f"{root} holds no images: install {fetch.SOURCES[name].package}")
