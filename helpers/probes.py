@@ -23,7 +23,13 @@ from sklearn.svm import LinearSVC
 from . import features
 
 PROBES = ("logistic", "svm")
-KINDS = ("logistic", "svm", "logistic_torch")
+NEIGHBOURS = ("knn", "ncm")  # probes that fit nothing: k nearest neighbours, nearest class mean
+KS = (10, 20)  # the k-NN probe's k, chosen on validation (DINO's values); its temperature:
+TEMPERATURE = 0.07
+# "logistic" is the torch L-BFGS solver below, the same objective as scikit-learn's and several
+# times faster on the course's features (benchmarks/RESULTS.md); "logistic_sklearn" keeps
+# scikit-learn's for comparison, "logistic_torch" names the torch one explicitly
+KINDS = ("logistic", "svm", "logistic_torch", "logistic_sklearn", *NEIGHBOURS)
 
 
 class TorchLogistic(ClassifierMixin, BaseEstimator):
@@ -32,7 +38,10 @@ class TorchLogistic(ClassifierMixin, BaseEstimator):
 
     Minimises the same objective as ``LogisticRegression(C=C)``: ``C · Σ cross-entropy + ½‖W‖²``
     (intercept not penalised). Scikit-learn-style ``fit``/``predict``/``score``; ``warm_start``
-    reuses the previous solution, which makes a sweep over ``C`` much cheaper.
+    reuses the previous solution, which makes a sweep over ``C`` much cheaper. With more features
+    than training images (HOG, raw pixels or codes of a few dozen images) it solves in the span
+    of the training rows, where the optimum lies: exactly the same solution, far fewer
+    dimensions.
     """
 
     def __init__(
@@ -46,39 +55,20 @@ class TorchLogistic(ClassifierMixin, BaseEstimator):
         classes = torch.unique(y)
         target = torch.searchsorted(classes, y)
         self.classes_ = classes.numpy()
-        n, d = X.shape
         k = len(classes)
-        if (
-            self.warm_start
-            and getattr(self, "coef_", None) is not None
-            and self.coef_.shape == (k, d)
-        ):
-            w0, b0 = (
-                torch.as_tensor(self.coef_, dtype=X.dtype),
-                torch.as_tensor(self.intercept_, dtype=X.dtype),
-            )
-        else:
-            w0, b0 = torch.zeros(k, d, dtype=X.dtype), torch.zeros(k, dtype=X.dtype)
-        w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
-        opt = torch.optim.LBFGS(
-            [w, b],
-            lr=1,
-            max_iter=self.max_iter,
-            tolerance_grad=self.tol,
-            tolerance_change=1e-12,
-            history_size=20,
-            line_search_fn="strong_wolfe",
-        )
-        penalty = 1.0 / (2 * self.C * n)
-
-        def closure():
-            opt.zero_grad()
-            loss = F.cross_entropy(X @ w.T + b, target) + penalty * w.pow(2).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        self.coef_, self.intercept_ = w.detach().numpy(), b.detach().numpy()
+        basis = _row_space(X)  # (d, r): the optimum's weights lie in the training rows' span
+        Xr = X @ basis if basis is not None else X
+        w0 = torch.zeros(k, Xr.shape[1], dtype=X.dtype)
+        b0 = torch.zeros(k, dtype=X.dtype)
+        previous = getattr(self, "coef_", None)
+        if self.warm_start and previous is not None and previous.shape == (k, X.shape[1]):
+            w0 = torch.as_tensor(previous, dtype=X.dtype)
+            w0 = w0 @ basis if basis is not None else w0
+            b0 = torch.as_tensor(self.intercept_, dtype=X.dtype)
+        w, b = _lbfgs(Xr, target, w0, b0, penalty=1.0 / (2 * self.C * len(X)),
+                      max_iter=self.max_iter, tol=self.tol)  # fmt: skip
+        w = w @ basis.T if basis is not None else w
+        self.coef_, self.intercept_ = w.numpy(), b.numpy()
         return self
 
     def decision_function(self, X) -> np.ndarray:
@@ -86,6 +76,80 @@ class TorchLogistic(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.decision_function(X).argmax(1)]
+
+
+def _row_space(X: torch.Tensor) -> torch.Tensor | None:
+    """An orthonormal basis ``(d, r)`` of the span of ``X``'s rows when it has fewer of them
+    than features (``None`` otherwise). The L2-penalised optimum's weights are a combination of
+    the training rows (its gradient is), so solving in this basis is exact: the same optimum,
+    the same penalty (the basis is orthonormal), in ``r ≤ n`` dimensions instead of ``d``."""
+    n, d = X.shape
+    if d <= n:
+        return None
+    _, s, vh = torch.linalg.svd(X, full_matrices=False)
+    keep = s > s[0] * 1e-10 if len(s) and s[0] > 0 else s > 0
+    return vh[keep].T
+
+
+def _lbfgs(X, target, w0, b0, *, penalty: float, max_iter: int, tol: float):
+    """Minimise mean cross-entropy + ``penalty`` · ‖w‖² from ``(w0, b0)`` with L-BFGS."""
+    w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=tol,
+                            tolerance_change=1e-12, history_size=20,
+                            line_search_fn="strong_wolfe")  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(X @ w.T + b, target) + penalty * w.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach(), b.detach()
+
+
+class KNNProbe(ClassifierMixin, BaseEstimator):
+    """The k-nearest-neighbour probe of DINO (Caron et al. 2021; ``dinov2/eval/knn.py``): codes
+    L2-normalised, the ``k`` training codes most similar by cosine vote for their class, each
+    with weight ``exp(similarity / T)``. Nothing is fitted beyond storing the training codes."""
+
+    def __init__(self, k: int = 20, T: float = 0.07):
+        self.k, self.T = k, T
+
+    def fit(self, X, y) -> KNNProbe:
+        self.train_ = F.normalize(torch.as_tensor(np.asarray(X), dtype=torch.float32), dim=1)
+        y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        classes = torch.unique(y)
+        self.classes_, self.target_ = classes.numpy(), torch.searchsorted(classes, y)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Per image, the classes' share of the weighted votes ``(N, classes)``."""
+        x = F.normalize(torch.as_tensor(np.asarray(X), dtype=torch.float32), dim=1)
+        sims, idx = (x @ self.train_.T).topk(min(self.k, len(self.train_)), dim=1)
+        votes = torch.zeros(len(x), len(self.classes_))
+        votes.scatter_add_(1, self.target_[idx], torch.exp(sims / self.T))
+        return (votes / votes.sum(1, keepdim=True)).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+class NearestClassMean(ClassifierMixin, BaseEstimator):
+    """The nearest-class-mean probe: each class is the mean of its L2-normalised training codes;
+    an image goes to the class whose mean is most similar by cosine."""
+
+    def fit(self, X, y) -> NearestClassMean:
+        x = F.normalize(torch.as_tensor(np.asarray(X), dtype=torch.float32), dim=1)
+        y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        classes = torch.unique(y)
+        self.classes_ = classes.numpy()
+        self.means_ = F.normalize(torch.stack([x[y == c].mean(0) for c in classes]), dim=1)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        x = F.normalize(torch.as_tensor(np.asarray(X), dtype=torch.float32), dim=1)
+        return self.classes_[(x @ self.means_.T).argmax(1).numpy()]
 
 
 @dataclass
@@ -123,15 +187,20 @@ SCALERS = ("standard", "l2", None)
 def make_probe(
     kind: str, C: float, seed: int = 0, max_iter: int = 2000, scaler: str | None = "standard"
 ) -> Pipeline:
-    """An unfitted ``[scaler →] LogisticRegression | LinearSVC | TorchLogistic`` pipeline.
+    """An unfitted ``[scaler →] LogisticRegression | LinearSVC | TorchLogistic`` pipeline, or the
+    k-NN (``C`` is then ``k``) or nearest-class-mean probe, which normalise the codes themselves.
 
     ``scaler``: ``"standard"`` (per-feature z-score, statistics of the training split), ``"l2"``
     (each sample to unit length) or ``None``. With very few training images, standardising
     amplifies noise (its statistics come from a handful of samples); ``None`` is then safer.
     """
-    if kind == "logistic_torch":
+    if kind in NEIGHBOURS:  # cosine on L2-normalised codes: no other scaling
+        return make_pipeline(
+            KNNProbe(k=int(C), T=TEMPERATURE) if kind == "knn" else NearestClassMean()
+        )
+    if kind in ("logistic", "logistic_torch"):
         clf = TorchLogistic(C=C, max_iter=max_iter)
-    elif kind == "logistic":
+    elif kind == "logistic_sklearn":
         clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     elif kind == "svm":
         # the dual solver: the same objective, and on a few thousand standardised pixels or
@@ -160,18 +229,17 @@ def fit_probe(
 
     Ties go to the smaller ``C`` (stronger regularisation). Features float ``(N, D)``, labels int
     ``(N,)``.
-    ``kind="logistic_torch"`` sweeps ``C`` upwards with warm starts (same objective as
-    ``"logistic"``, faster).
+    The logistic regression sweeps ``C`` upwards with warm starts.
     """
     Xtr, ytr, Xva, yva = map(_np, (train_features, train_labels, val_features, val_labels))
     if len(np.unique(ytr)) < 2:
         raise ValueError("a probe needs at least two classes in the training split")
     best, curve, previous = None, {}, None
+    Cs = _grid(kind, Cs)
     for C in sorted(Cs):
         pipe = make_probe(kind, C, seed, scaler=scaler)
-        if (
-            kind == "logistic_torch" and previous is not None
-        ):  # warm start from the last, more regularised fit
+        if isinstance(pipe[-1], TorchLogistic) and previous is not None:
+            # warm start from the last, more regularised fit
             clf = pipe[-1]
             clf.coef_, clf.intercept_, clf.warm_start = previous.coef_, previous.intercept_, True
         with warnings.catch_warnings():
@@ -182,6 +250,12 @@ def fit_probe(
         if best is None or curve[C] > best[2]:
             best = (C, pipe, curve[C])
     return ProbeResult(kind, best[1], best[0], best[2], curve)
+
+
+def _grid(kind: str, Cs: Sequence[float]) -> Sequence[float]:
+    """The values a probe chooses among on validation: ``Cs``; the k-NN probe's ``KS``; none for
+    the nearest class mean (one fit)."""
+    return {"knn": KS, "ncm": (0,)}.get(kind, Cs)
 
 
 def fit_probe_cv(
@@ -200,6 +274,7 @@ def fit_probe_cv(
     from sklearn.model_selection import StratifiedKFold
 
     X, y = _np(train_features), _np(train_labels)
+    Cs = _grid(kind, Cs)
     k = max(2, min(folds, int(np.bincount(y).min())))
     splits = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y))
     curve = {}

@@ -106,3 +106,80 @@ def test_scaler_options():
         assert len(result.pipeline) == (1 if scaler is None else 2)
     with pytest.raises(KeyError, match="scaler"):
         probes.make_probe("logistic", 1.0, scaler="minmax")
+
+
+def test_more_features_than_images_solve_in_their_span_to_the_same_optimum():
+    """d > n: the torch logistic regression solves in the span of the training rows; the same
+    objective value and predictions as scikit-learn's solver in all d dimensions."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    g = torch.Generator().manual_seed(3)
+    y = torch.arange(40) % 4
+    x = torch.randn(40, 600, generator=g) + 2 * torch.nn.functional.one_hot(y, 600).float()
+    x, y = x.double().numpy(), y.numpy()
+
+    def objective(W, b, C):
+        z = x @ W.T + b
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return -C * logp[np.arange(len(x)), y].sum() + 0.5 * (W**2).sum()
+
+    for C in (0.01, 1.0):
+        sk = LogisticRegression(C=C, max_iter=10000, tol=1e-8).fit(x, y)
+        ours = probes.TorchLogistic(C=C, tol=1e-7).fit(x, y)
+        assert ours.coef_.shape == (4, 600)
+        mine, theirs = (
+            objective(ours.coef_, ours.intercept_, C),
+            objective(sk.coef_, sk.intercept_, C),
+        )
+        assert abs(mine - theirs) <= 1e-4 * max(1.0, abs(theirs))
+        assert (ours.predict(x) == sk.predict(x)).all()
+
+
+def _brute_knn(xtr, ytr, x, k, T, classes):
+    """DINO's k-NN by hand: cosine similarities, the k largest, votes exp(sim / T)."""
+    import numpy as np
+
+    a = xtr / np.linalg.norm(xtr, axis=1, keepdims=True)
+    b = x / np.linalg.norm(x, axis=1, keepdims=True)
+    out = []
+    for row in b @ a.T:
+        nearest = np.argsort(-row)[:k]
+        votes = {c: 0.0 for c in classes}
+        for j in nearest:
+            votes[ytr[j]] += np.exp(row[j] / T)
+        out.append(max(classes, key=votes.get))
+    return np.array(out)
+
+
+def test_knn_probe_matches_a_brute_force_reference_and_scikit_learn_where_they_coincide():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    xtr, ytr = (t.numpy() for t in _blobs(n=45, seed=0))
+    x, _ = (t.numpy() for t in _blobs(n=30, seed=5))
+    for k in (3, 10):
+        ours = probes.KNNProbe(k=k, T=0.07).fit(xtr, ytr).predict(x)
+        assert (ours == _brute_knn(xtr, ytr, x, k, 0.07, [0, 1, 2])).all()
+        # with a temperature so high that every vote weighs the same: a plain majority vote
+        uniform = probes.KNNProbe(k=k, T=1e6).fit(xtr, ytr).predict(x)
+        theirs = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(xtr, ytr).predict(x)
+        assert (uniform == theirs).mean() > 0.95  # ties in a vote may break differently
+
+
+def test_nearest_class_mean_and_knn_are_probes_chosen_on_validation():
+    import numpy as np
+
+    xtr, ytr = _blobs(seed=0)
+    xva, yva = _blobs(seed=1)
+    xte, yte = _blobs(seed=2)
+    knn = probes.fit_probe(xtr, ytr, xva, yva, kind="knn")
+    assert set(knn.val_curve) == set(probes.KS) and knn.C in probes.KS
+    assert knn.accuracy(xte, yte) > 0.9
+    ncm = probes.fit_probe(xtr, ytr, xva, yva, kind="ncm")
+    means = np.stack([(xtr[ytr == c] / xtr[ytr == c].norm(dim=1, keepdim=True)).mean(0).numpy()
+                      for c in range(3)])  # fmt: skip
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    x = (xte / xte.norm(dim=1, keepdim=True)).numpy()
+    assert (ncm.predict(xte) == (x @ means.T).argmax(1)).all()
+    assert probes.fit_probe_cv(xtr, ytr, kind="knn").C in probes.KS
