@@ -34,10 +34,26 @@ class Claim:
     comparison: str
     verdict: Verdict
     expect: str | None = "better"
+    effect: float | None = None  # the effect the claim is about (a paper's), in the values' units
 
     @property
     def question(self) -> str:
         return stats.QUESTIONS[self.expect]
+
+    @property
+    def powered(self) -> bool:
+        """Whether the design detects the claim's effect (80 % power); without a declared
+        effect, a claim is judged on its interval alone."""
+        v = self.verdict
+        if self.effect is None or self.expect is None or v.n < 2:
+            return True
+        effect = self.effect if v.scale == "linear" else math.log(self.effect)
+        return not v.detectable > effect
+
+    def tests(self) -> tuple[float, float]:
+        """The verdict's supporting and refuting p values; none for a claim the design is too
+        small to test (it is descriptive at this size)."""
+        return self.verdict.tests(self.expect) if self.powered else (math.nan, math.nan)
 
 
 @dataclass
@@ -52,12 +68,17 @@ class Ledger:
     show: bool = False
 
     def add(self, family: str, claim: str, comparison: str, verdict: Verdict, *, section: str,
-            world: str = "", expect: str | None = "better") -> Verdict:  # fmt: skip
+            world: str = "", expect: str | None = "better",
+            effect: float | None = None) -> Verdict:  # fmt: skip
         """Record one verdict (the same claim and comparison again replaces it); returns it.
 
         ``expect``: the word that supports the claim, which says the question it asks
-        (:data:`helpers.stats.QUESTIONS`); ``None``: the comparison is descriptive. The same
-        comparison may not be recorded under two claims (one result, counted once).
+        (:data:`helpers.stats.QUESTIONS`); ``None``: the comparison is descriptive. ``effect``:
+        the size of effect the claim is about (a paper's, in the values' units; a factor on a
+        ratio scale), declared with it: when the design cannot detect it, the claim is
+        *descriptive at this size* — printed with its numbers, not scored, outside Holm's
+        families. The same comparison may not be recorded under two claims (one result, counted
+        once).
         """
         if expect not in EXPECT:
             raise ValueError(f"expect must be one of {EXPECT}, got {expect!r}")
@@ -72,13 +93,15 @@ class Ledger:
                     f"[{world}] {comparison} is already recorded for {other.claim!r}: one "
                     "comparison counts once in the ledger"
                 )
-        self.claims.append(Claim(family, claim, section, world, comparison, verdict, expect))
+        self.claims.append(
+            Claim(family, claim, section, world, comparison, verdict, expect, effect)
+        )
         if self.show:
             print(f"[{world}] " * bool(world) + f"{comparison}: {verdict}")
         return verdict
 
     def claim(self, family: str, claim: str, *, section: str, world: str = "",
-              expect: str | None = "better"):  # fmt: skip
+              expect: str | None = "better", effect: float | None = None):  # fmt: skip
         """Declare a claim once; returns ``record(comparison, verdict, **changes)`` that adds
         one of its comparisons (:meth:`add`; ``changes``: another ``world`` or ``section``).
 
@@ -87,7 +110,7 @@ class Ledger:
         """
         if expect not in EXPECT:
             raise ValueError(f"expect must be one of {EXPECT}, got {expect!r}")
-        declared = dict(section=section, world=world, expect=expect)
+        declared = dict(section=section, world=world, expect=expect, effect=effect)
 
         def record(comparison: str, verdict: Verdict, **changes) -> Verdict:
             return self.add(family, claim, comparison, verdict, **{**declared, **changes})
@@ -97,7 +120,7 @@ class Ledger:
     def adjusted(self) -> list[tuple[float, float]]:
         """Per claim (claims' order): Holm's adjusted p of the test that supports it and of the
         one that refutes it, each adjusted within the claim's family."""
-        tests = [c.verdict.tests(c.expect) for c in self.claims]
+        tests = [c.tests() for c in self.claims]
         out = [(math.nan, math.nan)] * len(self.claims)
         for family in dict.fromkeys(c.family for c in self.claims):
             idx = [i for i, c in enumerate(self.claims) if c.family == family]
@@ -123,6 +146,14 @@ class Ledger:
     def _answer(c: Claim, p_for: float, p_against: float) -> tuple[str, str]:
         """(answer, why) after Holm: why an undecided claim is undecided."""
         v, expect = c.verdict, c.expect
+        if not c.powered:
+            floor = f"; its test set alone ±{v.bound(v.floor).lstrip('±')}" if v.floor else ""
+            size = v.bound(c.effect if v.scale == "linear" else math.log(c.effect)).lstrip("±")
+            detects = v.bound(v.detectable).lstrip("±")
+            return (
+                "–",
+                f"descriptive at this size: it detects ≥ {detects}{floor}; the effect is {size}",
+            )
         found = stats.answer(v, expect, p_for, p_against)
         if found != "undecided" or expect is None:
             return found, ""
@@ -131,8 +162,12 @@ class Ledger:
             return found, f"{before} before Holm, not after"
         if not v.reachable(expect):
             return found, f"by design: its interval {v.bound(v.half)} cannot fit the margin"
-        if v.needed and v.needed > v.n:
-            return found, f"≈ {v.needed} seeds would {v.route}"
+        needed = v.seeds_for(expect)
+        if needed and needed > v.n:
+            return found, f"≈ {needed} seeds would decide it"
+        if needed is None and v.effect_for(expect) > 0 and v.fixed > 0:
+            floor = v.bound(v.floor).lstrip("±")
+            return found, f"more seeds alone cannot decide it: its test set alone ±{floor}"
         return found, ""
 
     def rows(self) -> list[dict]:
@@ -144,15 +179,18 @@ class Ledger:
             found, why = self._answer(c, p_for, p_against)
             rows.append({
                 "notebook": self.notebook, "family": c.family, "claim": c.claim,
-                "question": c.question, "section": c.section, "world": c.world,
+                "question": c.question + ("" if c.powered else ", descriptive"),
+                "section": c.section, "world": c.world,
                 "comparison": c.comparison, "Δ ± 95 % CI": v.interval_text(),
                 "margin": v.bound(v.margin) if v.margin is not None else "–", "n": v.n,
-                "p": _p(v.tests(c.expect)[0]),
+                "p": _p(c.tests()[0]),
                 "Holm p for / against": f"{_p(p_for)} / {_p(p_against)}",
                 "verdict": v.word, "holds": found + (f" ({why})" if why else ""),
-                "answer": found, "fragile": "⚠" if v.fragile(c.expect) else "",
-                "half": v.half, "floor": v.floor, "detectable": v.detectable,
-                "needed": v.needed,
+                "answer": found, "fragile": "⚠" if c.powered and v.fragile(c.expect) else "",
+                "diff": v.diff, "half": v.half, "se": v.se, "floor": v.floor,
+                "detectable": v.detectable, "needed": v.seeds_for(c.expect), "scale": v.scale,
+                "per_seed": v.per_seed, "fixed": v.fixed, "expect": c.expect,
+                "margin_value": v.margin,
             })  # fmt: skip
         return rows
 

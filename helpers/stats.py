@@ -93,6 +93,8 @@ class Verdict:
     floor: float = 0.0
     route: str = ""
     equal: bool = False
+    per_seed: float = float("nan")  # the variance of one seed's difference
+    fixed: float = 0.0  # the variance no number of seeds shrinks (test images, a re-split pool)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
@@ -205,6 +207,24 @@ class Verdict:
     def _p_equivalent(self) -> float:
         """Two one-sided tests against ±margin, as one two-sided-equivalent p."""
         return max(self._p_above(-self.margin), self._p_below(self.margin))
+
+    def effect_for(self, expect: str | None) -> float:
+        """How far the observed difference lies on the claim's side of its boundary: from zero
+        for a difference, from −margin for a recommendation, inside the margin for a match
+        (negative: on the other side; NaN for a descriptive comparison)."""
+        m = self.margin or 0.0
+        return {"better": self.diff, "worse": -self.diff, "not worse": self.diff + m,
+                "equivalent": m - abs(self.diff)}.get(expect, math.nan)  # fmt: skip
+
+    def seeds_for(self, expect: str | None) -> int | None:
+        """The seeds this design would need to answer the claim whose supporting word is
+        ``expect`` with 80 % power, were the true difference the observed one
+        (:meth:`effect_for`). ``None`` when the observed difference lies on the other side, or
+        when no number of seeds is enough (the test set's noise does not shrink)."""
+        effect = self.effect_for(expect)
+        if not effect > 0 or not math.isfinite(self.per_seed):
+            return None
+        return _seeds_needed(effect, self.per_seed, self.fixed, self.n)
 
     def reachable(self, expect: str | None) -> bool:
         """Whether this design could support ``expect`` at all: an equivalence needs an interval
@@ -414,7 +434,8 @@ def _decide(mean: float, d: np.ndarray, D, resplit, shape: dict) -> Verdict:
     needed, route = _needed(mean, spread, margin, n) if word == "undecided" else (None, "")
     floor = 1.96 * math.sqrt(spread.fixed)
     return Verdict(word, mean, half, n, p=p, detectable=detectable, needed=needed, se=se,
-                   df=spread.df, floor=floor, route=route, **shape)  # fmt: skip
+                   df=spread.df, floor=floor, route=route, per_seed=spread.per_seed,
+                   fixed=spread.fixed, **shape)  # fmt: skip
 
 
 def bits(correct) -> str:

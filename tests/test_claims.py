@@ -115,3 +115,20 @@ def test_a_ledger_that_shows_prints_each_verdict_as_it_is_added(capsys):
     assert capsys.readouterr().out == f"[lab] A vs B: {v}\n"
     shown.add("f", "claim", "B vs A", stats.compare(BASE, CLEAR), section="1")
     assert capsys.readouterr().out.startswith("B vs A: worse")
+
+
+def test_a_claim_the_design_cannot_test_is_descriptive_at_this_size_and_outside_holm():
+    ledger = claims.Ledger("xx_demo")
+    wide = stats.compare([0.60, 0.75, 0.52, 0.70], [0.55, 0.62, 0.60, 0.58])  # detects ≥ 20 points
+    ledger.add("f", "X beats Y by a paper's 3 points", "X vs Y", wide, section="1", effect=0.03)
+    ledger.add("f", "A beats B", "A vs B", stats.compare(CLEAR, BASE), section="1")
+    rows = ledger.rows()
+    assert rows[0]["answer"] == "–" and rows[0]["question"] == "difference, descriptive"
+    assert "descriptive at this size" in rows[0]["holds"]
+    assert "the effect is 3.0 points" in rows[0]["holds"]
+    assert ledger.adjusted()[1][0] == pytest.approx(stats.compare(CLEAR, BASE).p), "not in Holm"
+    powered = claims.Ledger("xx_demo")
+    powered.add(
+        "f", "A beats B by 3", "A vs B", stats.compare(CLEAR, BASE), section="1", effect=0.5
+    )
+    assert powered.rows()[0]["answer"] == "holds"
