@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import stats, strategies, experiments
+from helpers import experiments, stats, strategies
 
 
 def test_mean_ci_matches_t_interval():
@@ -260,8 +260,9 @@ def test_a_rule_is_a_recommendation_tested_against_the_best_other_strategy():
 
 
 def test_choose_picks_on_validation_and_breaks_ties_by_sorted_order():
-    rows = [{"lr": lr, "seed": s, "val_acc": acc} for lr, accs in
-            ((1e-2, [0.5, 0.7]), (1e-3, [0.6, 0.6]), (1e-4, [0.3, 0.4])) for s, acc in enumerate(accs)]  # fmt: skip
+    means = {1e-2: [0.5, 0.7], 1e-3: [0.6, 0.6], 1e-4: [0.3, 0.4]}
+    rows = [{"lr": lr, "seed": s, "val_acc": acc} for lr, accs in means.items()
+            for s, acc in enumerate(accs)]  # fmt: skip
     assert experiments.choose(rows, "lr") == 1e-3, "a tie of means goes to the smaller value"
     assert [r["seed"] for r in experiments.chosen(rows, "lr")] == [0, 1]
     with pytest.raises(ValueError, match="no rows match"):

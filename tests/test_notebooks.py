@@ -230,7 +230,8 @@ def test_release_writes_one_ref_everywhere(tmp_path):
     release.pin("v2027.1", url="https://github.com/someone/fork", root=tmp_path)
     assert set().union(*release.refs_in_use(tmp_path).values()) == {"v2027.1"}
     text = (tmp_path / "notebooks" / "03_fine_tuning.ipynb").read_text()
-    assert '\\"https://github.com/someone/fork\\", \\"v2027.1\\"' in text
+    assert 'COURSE_URL = \\"https://github.com/someone/fork\\"' in text
+    assert 'COURSE_REF = \\"v2027.1\\"' in text
     assert "colab.research.google.com/github/someone/fork/blob/v2027.1/notebooks/" in text
     release.pin("main", root=tmp_path)
     assert "'main' is a branch" in "".join(release.problems(tmp_path))

@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REF_LINE = re.compile(r'^(COURSE_URL, COURSE_REF = )"([^"]+)", "([^"]+)"$', re.M)
+URL_LINE = re.compile(r'^(COURSE_URL = )"([^"]+)"', re.M)
+REF_LINE = re.compile(r'^(COURSE_REF = )"([^"]+)"', re.M)
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/([^/\s]+/[^/\s]+)/blob/([^/\s]+)/")
 BRANCHES = {"main", "master", "HEAD", "develop"}
 
@@ -41,7 +42,7 @@ def refs_in_use(root: Path = ROOT) -> dict[str, set[str]]:
         text = path.read_text()
         if path.suffix == ".ipynb":
             text = "\n".join("".join(c["source"]) for c in json.loads(text)["cells"])
-        refs = {m.group(3) for m in REF_LINE.finditer(text)}
+        refs = {m.group(2) for m in REF_LINE.finditer(text)}
         found[path.name] = refs | {m.group(2) for m in BADGE.finditer(text)}
     return found
 
@@ -59,7 +60,8 @@ def problems(root: Path = ROOT) -> list[str]:
 
 def _pinned(text: str, ref: str, url: str | None) -> str:
     slug = url.removeprefix("https://github.com/").strip("/") if url else None
-    text = REF_LINE.sub(lambda m: f'{m.group(1)}"{url or m.group(2)}", "{ref}"', text)
+    text = REF_LINE.sub(lambda m: f'{m.group(1)}"{ref}"', text)
+    text = URL_LINE.sub(lambda m: f'{m.group(1)}"{url or m.group(2)}"', text)
     colab = "https://colab.research.google.com/github"
     return BADGE.sub(lambda m: f"{colab}/{slug or m.group(1)}/blob/{ref}/", text)
 
