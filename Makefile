@@ -46,7 +46,7 @@ test-threads: setup
 ## progress line per cell and a table of times at the end; the grid notebooks read the committed
 ## reference rows (RESULTS=compute: every row computed here, about 50 minutes longer on 2 cores)
 course: setup
-	$(PY) tools/run_course.py --out $(BUILD) $(if $(RESULTS),--results $(RESULTS))
+	$(PY) -m tools.run_course --out $(BUILD) $(if $(RESULTS),--results $(RESULTS))
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
@@ -61,61 +61,61 @@ recompute: setup
 	@test -f notebooks/$(NB).ipynb || { echo "no notebook notebooks/$(NB).ipynb"; exit 2; }
 	rm -f data/cache/results/$(NB)-*.jsonl
 	@mkdir -p $(BUILD)/notebooks
-	$(PY) tools/run_notebook.py --timeout 86400 --output-dir $(BUILD)/notebooks notebooks/$(NB).ipynb
+	$(PY) -m tools.run_notebook --timeout 86400 --output-dir $(BUILD)/notebooks notebooks/$(NB).ipynb
 
 ## the committed reference runs of 03-06 and 09 (cpu profile, cold; about an hour on 2 cores):
 ## make reference [REFERENCE_PROFILE=gpu] [NB="04_four_scenarios"] [MISSING=1: only add the grids
 ## the reference lacks (an exercise's), reading the committed ones]
 REFERENCE_PROFILE ?= cpu
 reference: setup
-	$(PY) tools/make_reference.py --profile $(REFERENCE_PROFILE) $(if $(MISSING),--missing) $(NB)
+	$(PY) -m tools.make_reference --profile $(REFERENCE_PROFILE) $(if $(MISSING),--missing) $(NB)
 
 ## the claims ledger: every verdict of 04-06 on the committed reference rows, in
 ## data/reference/CLAIMS.md (a few minutes; tests/test_reference.py checks it is current)
 claims: setup
-	$(PY) tools/make_claims.py
+	$(PY) -m tools.make_claims
 
 ## the course book: every notebook executed (grids from the reference runs), static HTML with an
 ## index, in build/book/ (BOOK_PROFILE=quick for a fast one); make test-book opens it in Chromium
 BOOK_PROFILE ?= cpu
 book: setup
-	$(PY) tools/build_book.py --profile $(BOOK_PROFILE) --out $(BUILD)/book
+	$(PY) -m tools.build_book --profile $(BOOK_PROFILE) --out $(BUILD)/book
 test-book: $(STAMP)
-	$(PY) tools/check_book.py $(BUILD)/book
+	$(PY) -m tools.check_book $(BUILD)/book
 
 ## the student edition: solutions replaced by stubs, instructor notes removed, in build/student/;
 ## make test-student also runs each student notebook (quick) up to its first exercise stub
 student: $(STAMP)
-	$(PY) tools/make_editions.py --out $(BUILD)/student
+	$(PY) -m tools.make_editions --out $(BUILD)/student
 test-student: $(STAMP)
-	TL_PROFILE=quick $(PY) tools/make_editions.py --out $(BUILD)/student --run
+	TL_PROFILE=quick $(PY) -m tools.make_editions --out $(BUILD)/student --run
 
 ## lecture slides (reveal.js, offline) of the executed notebooks in build/slides/: from the book's
 ## executed notebooks where current (make book), else executed here in SLIDES_PROFILE;
 ## make test-slides opens every deck in Chromium and steps through it
 SLIDES_PROFILE ?= quick
 slides: $(STAMP)
-	$(PY) tools/build_slides.py --from $(BUILD)/book/notebooks --out $(BUILD)/slides \
+	$(PY) -m tools.build_slides --from $(BUILD)/book/notebooks --out $(BUILD)/slides \
 		--profile $(SLIDES_PROFILE)
 test-slides: $(STAMP)
-	$(PY) tools/check_slides.py $(BUILD)/slides
+	$(PY) -m tools.check_slides $(BUILD)/slides
 
 ## pin Colab: one commit (default: HEAD) in every notebook's setup cell and Colab badge;
 ## make release [REF=<commit or tag>] [URL=https://github.com/<you>/<fork>], then commit
 release: $(STAMP)
-	$(PY) tools/release.py $(if $(REF),--ref $(REF)) $(if $(URL),--url $(URL))
+	$(PY) -m tools.release $(if $(REF),--ref $(REF)) $(if $(URL),--url $(URL))
 
 ## rewrite the README's course map and the notebooks' Runtime lines from benchmarks/course_times.json
 runtimes: $(STAMP)
-	$(PY) tools/runtimes.py --write
+	$(PY) -m tools.runtimes --write
 
 ## side-by-side benchmarks (ours vs a tutorial-style baseline), printed as Markdown tables
 bench: setup
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks.run
 
 ## wall time and peak memory of every notebook in the quick and cpu profiles
 course-times: setup
-	$(PY) benchmarks/course_times.py --profiles quick cpu --cold
+	$(PY) -m benchmarks.course_times --profiles quick cpu --cold
 
 CODE := helpers tests notebooks benchmarks tools
 
@@ -128,11 +128,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix $(CODE)
 	$(VENV)/bin/ruff format $(CODE)
-	$(PY) tools/strip_outputs.py $(NOTEBOOKS)
+	$(PY) -m tools.strip_outputs $(NOTEBOOKS)
 
 ## strip notebook outputs and execution counts (what the hygiene test demands); ids stay
 strip: $(STAMP)
-	$(PY) tools/strip_outputs.py $(NOTEBOOKS)
+	$(PY) -m tools.strip_outputs $(NOTEBOOKS)
 
 clean:
 	rm -rf $(BUILD) data/cache

@@ -1,6 +1,6 @@
 """GPU check of the training and feature paths (AMP, channels_last, non_blocking, BN policy).
 
-Run on a CUDA machine:  python benchmarks/gpu_check.py [--data DIR]
+Run on a CUDA machine:  python -m benchmarks.gpu_check [--data DIR]
 DIR holds ``tuxpaint-128.pt`` (written by ``--export DIR`` on any machine that has the dataset),
 so the check needs no Debian packages on the GPU machine. Prints one line per check.
 """

@@ -1,6 +1,6 @@
 """GPU check of the lab world's paths: pretraining, frozen-stage transfer, the LR range test.
 
-Run on a CUDA machine:  python benchmarks/gpu_lab_check.py [--data DIR]
+Run on a CUDA machine:  python -m benchmarks.gpu_lab_check [--data DIR]
 DIR holds ``lab.pt`` (written by ``--export DIR`` on a machine with Fashion-MNIST), so the GPU
 machine needs no Debian packages. Prints one line per check; the CPU figures to compare with are
 in data/lab/*.json (pretraining) and benchmarks/RESULTS.md.

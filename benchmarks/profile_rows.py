@@ -1,6 +1,6 @@
 """Where a grid row's time goes: the slowest reference row of a notebook, profiled.
 
-    python benchmarks/profile_rows.py 05_layer_transferability [--rows 1] [--tree DIR]
+    python -m benchmarks.profile_rows 05_layer_transferability [--rows 1] [--tree DIR]
 
 The notebook is executed in this process on its reference rows (``TL_RESULTS=reference``: its
 grids read ``data/reference/`` and train nothing; ``--rows-from results``: this machine's cached
@@ -21,7 +21,6 @@ import cProfile
 import json
 import os
 import pstats
-import sys
 import time
 from pathlib import Path
 
@@ -59,10 +58,8 @@ class _NoRows(Exception):
 
 
 def profile(notebook: str, rows: int, tree: Path, rows_from: str = "reference") -> list[dict]:
-    sys.path.insert(0, str(ROOT / "tools"))
-    from make_claims import execute  # noqa: E402  (one way to execute a notebook in-process)
-
     from helpers import experiments
+    from tools.execute import here
 
     mode = "reference" if rows_from == "reference" else "compute"
     os.environ.update(TL_PROFILE="cpu", TL_RESULTS=mode, MPLBACKEND="Agg")
@@ -79,7 +76,7 @@ def profile(notebook: str, rows: int, tree: Path, rows_from: str = "reference") 
     experiments.run_grid = recording
     namespace: dict = {"__name__": "__main__"}
     try:
-        execute(tree / "notebooks" / f"{notebook}.ipynb", namespace)
+        here(tree / "notebooks" / f"{notebook}.ipynb", namespace, skip_solutions_without_grids=True)
     except _NoRows as stop:
         print(f"(stopped at {stop}: no rows to read there)", flush=True)
     found = []

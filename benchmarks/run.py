@@ -1,7 +1,7 @@
 """Side-by-side benchmarks: the course's helpers vs a tutorial-style baseline, same machine, same
 run.
 
-    python benchmarks/run.py [--quick] [--only 1 2 ...] [--photos DIR]
+    python -m benchmarks.run [--quick] [--only 1 2 ...] [--photos DIR]
 
 1. fixed-feature-extractor regime (image folder + PIL per sample, batch 4, frozen backbone re-run
    every epoch for the train and the validation phase, as the tutorial's ``train_model`` does, vs

@@ -1,6 +1,6 @@
 """Execute notebooks in an IPython shell (no Jupyter server or kernel) and time each one.
 
-    python benchmarks/run_notebooks.py --profiles quick,gpu notebooks/01_*.ipynb ...
+    python -m benchmarks.run_notebooks --profiles quick,gpu notebooks/01_*.ipynb ...
 
 For machines that have PyTorch but not the Jupyter stack (a lent GPU machine with no package
 index): each notebook runs in its own subprocess, cell by cell, through IPython's

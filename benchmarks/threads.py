@@ -1,6 +1,6 @@
 """Thread settings, alone and with the cores shared: which settings keep a notebook fast.
 
-    python benchmarks/threads.py [--repeats 3] [--settings default passive spin1 ...]
+    python -m benchmarks.threads [--repeats 3] [--settings default passive spin1 ...]
 
 Two workloads of the course, each a fresh Python process: ``train`` fine-tunes the lab CNN end to
 end (2,500 images, 8 epochs; torch's intra-op pool) and ``probe`` fits 02's scikit-learn logistic

@@ -1,4 +1,4 @@
-"""The course book's builder and its browser check (tools/build_book.py, tools/check_book.py).
+"""The course book's builder and its browser check (tools.build_book, tools.check_book).
 
 A one-notebook book (00, quick profile; not 07, whose `interact` cell can deadlock nbclient
 now and then: jupyter/nbclient#312) is built and opened in headless Chromium: no problem may be
@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 
 
 def _browser_or_skip():
@@ -31,16 +30,16 @@ def book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     env = {**os.environ, "TL_PROFILE": "quick"}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "build_book.py"), "--profile", "quick",
-         "--timeout", "300", "--out", str(out), str(ROOT / "notebooks" / "00_setup_check.ipynb")],
-        capture_output=True, text=True, env=env, timeout=600,
+        [sys.executable, "-m", "tools.build_book", "--profile", "quick", "--timeout", "300",
+         "--out", str(out), str(ROOT / "notebooks" / "00_setup_check.ipynb")],
+        capture_output=True, text=True, env=env, timeout=600, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return out
 
 
 def test_book_pages_open_cleanly(book):
-    import check_book
+    from tools import check_book
 
     assert (book / "00_setup_check.html").exists() and (book / "index.html").exists()
     index = (book / "index.html").read_text()
@@ -51,7 +50,7 @@ def test_book_pages_open_cleanly(book):
 
 
 def test_book_check_finds_what_is_broken(book, tmp_path):
-    import check_book
+    from tools import check_book
 
     broken = tmp_path / "broken"
     shutil.copytree(book, broken)

@@ -1,5 +1,5 @@
 """The two editions: exercises with solutions and checks in notebooks/, the student edition built
-from them by ``make student`` (tools/make_editions.py)."""
+from them by ``make student`` (tools.make_editions)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import make_editions  # noqa: E402
+from tools import make_editions  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 WITH_EXERCISES = [p for p in NOTEBOOKS if not p.name.startswith("00_")]
@@ -109,14 +108,14 @@ def test_student_notebook_runs_up_to_its_first_stub_and_the_check_fails_there(
 def test_make_student_writes_the_build_folder(tmp_path):
     out = tmp_path / "student"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "make_editions.py"), "--out", str(out),
+        [sys.executable, "-m", "tools.make_editions", "--out", str(out),
          str(NOTEBOOKS[-1])],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert [p.name for p in out.iterdir()] == [NOTEBOOKS[-1].name]
     missing = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "make_editions.py"), "--out", str(out), "nope.ipynb"],
-        capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "tools.make_editions", "--out", str(out), "nope.ipynb"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
     assert missing.returncode == 2 and "no such notebook: nope.ipynb" in missing.stderr

@@ -285,7 +285,7 @@ def _counted_run(cell):
 
 
 def _reference_setup(tmp_path, monkeypatch, cells):
-    """A reference file and its provenance, written the way tools/make_reference.py writes them."""
+    """A reference file and its provenance, written the way tools.make_reference writes them."""
     ref = tmp_path / "reference"
     produced = experiments.run_grid(
         ref / "grid-cpu.jsonl", _counted_run, cells=cells, progress=False

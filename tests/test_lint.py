@@ -96,3 +96,32 @@ def test_the_module_map_lists_every_module_bottom_up():
     for i, module in enumerate(order):
         above = set(order[i + 1 :]) & graph[module]
         assert not above, f"{module} imports {sorted(above)}, listed above it"
+
+
+def test_the_layout_is_listed_once_and_matches_the_checkout():
+    """docs/developers.md holds the one layout list (every top-level folder of the checkout);
+    the helpers' modules are listed in helpers/__init__.py alone, not in the README or docs."""
+    import re
+
+    text = (ROOT / "docs" / "developers.md").read_text()
+    block = text.split("```")[1]
+    listed = {line.split()[0].rstrip("/") for line in block.splitlines() if re.match(r"^\S", line)}
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    folders = {p.split("/")[0] for p in tracked.stdout.splitlines() if "/" in p}
+    expected = (folders - {".ci"}) | {".ci/run"}  # the CI script stands for its folder
+    assert listed == expected, f"layout {sorted(listed)} vs checkout {sorted(expected)}"
+    modules = {p.stem for p in (ROOT / "helpers").glob("*.py")} - {"__init__"}
+    for page in (ROOT / "README.md", ROOT / "docs" / "developers.md"):
+        named = {m for m in modules if f"`{m}`" in page.read_text() and m not in ("data", "config")}
+        where = f"{page.name} lists the modules {sorted(named)}: they belong in helpers/__init__.py"
+        assert len(named) < 4, where
+
+
+def test_scripts_do_not_reach_into_one_another():
+    """Tools, tests and benchmarks import shared code from modules; no sys.path.insert."""
+    for folder in ("tools", "tests", "benchmarks"):
+        for path in (ROOT / folder).glob("*.py"):
+            if path.resolve() != Path(__file__).resolve():
+                assert "sys.path." + "insert" not in path.read_text(), f"{folder}/{path.name}"

@@ -285,10 +285,7 @@ def test_summary_is_followed_by_what_this_run_measured(path):
 def test_runtimes_come_from_one_measured_file():
     """The README's course map and each notebook's Runtime line agree with
     benchmarks/course_times.json (regenerate both with `make runtimes`)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-    import runtimes
+    from tools import runtimes
 
     problems = runtimes.sync(write=False)
     assert not problems, "out of date (run `make runtimes`):\n" + "\n".join(problems)

@@ -12,107 +12,23 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
-import sys
-from pathlib import Path
 
 import pytest
-import torch
 
-from helpers import config, data, experiments
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-from make_claims import CLAIMS_JSON, execute, key, ledger_rows  # noqa: E402
-
-REFERENCE = ROOT / "data" / "reference"
-PROVENANCE = json.loads((REFERENCE / "provenance.json").read_text())["files"]
-
-# Tolerances (data/reference/README.md has the measurements behind them). Rows that only probe
-# fixed features recompute identically on one machine; rows that train diverge with the order
-# of float reductions (another CPU model, another thread count): the same trained row, recomputed
-# with 1 thread instead of 2, moved by up to 2.9 points of test accuracy. Accuracies are
-# fractions (0.05 = 5 points); learning rates picked by a sweep may move by a factor of 3; other
-# numbers (weight changes, gradient norms) by 25 %. On a small evaluation set one image is more
-# than 5 points: 09 chooses on 10 validation images (two per class), where one flip is 10 points,
-# and its rows recomputed on another CPU model (AMD EPYC against the reference's Intel Xeon)
-# flipped one. A validation accuracy may therefore also move by one image of the smallest set of
-# 10 or more images on which both values are whole counts (test sets are large enough for 5
-# points). Timings (``*seconds``) belong to the machine that measured them and are not compared.
-ACC_TOL = 0.05
-LR_FACTOR = 3.0
-REL_TOL = 0.25
-# Along another float path than the reference's (another CPU model, or another thread count) a
-# row trained on a small set moves by a few images: recomputed with one thread against the two of
-# the reference, 03's cheapest rows moved 3 of 36 validation and 3 of 53 test images (Lite0
-# fine-tuned on 90 Tux Paint photos) and 09's 4 of 53 test and 2 of 25 training images. There an
-# accuracy may move by up to OTHER_PATH_IMAGES images of the smallest set on which both values
-# are whole counts, at most OTHER_PATH_CAP; on the reference's own path the tolerances above hold.
-OTHER_PATH_IMAGES = 5
-OTHER_PATH_CAP = 0.15
-
-
-def _leaves(value, prefix=""):
-    """(path, number) for every number in a row value; lists (histories, curves) are skipped."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _leaves(v, f"{prefix}.{k}" if prefix else k)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield prefix, float(value)
-
-
-def one_image(old: float, new: float) -> float:
-    """One image's share of the smallest evaluation set (10 images or more) on which both
-    accuracies are whole counts; 0 when there is none up to 1,000 images."""
-    for n in range(10, 1001):
-        if all(abs(v * n - round(v * n)) < 1e-6 for v in (old, new)):
-            return 1 / n
-    return 0.0
-
-
-def same_path(entry: dict) -> bool:
-    """Whether this process computes along the reference file's float path: the same CPU model
-    and a thread per core of that machine (``"<CPU model>, <n> cores"``)."""
-    cores = int(entry["machine"].rsplit(", ", 1)[-1].split()[0])
-    return config.machine() == entry["machine"] and torch.get_num_threads() == cores
-
-
-def differences(reference: dict, fresh: dict, other_path: bool = False) -> list[str]:
-    """What differs beyond tolerance between a committed row and its recomputation
-    (``other_path``: recomputed along another float path than the reference's)."""
-    ref = dict(_leaves({k: reference[k] for k in fresh}))
-    out = []
-    for name, value in _leaves(fresh):
-        old = ref.get(name)
-        if old is None or (math.isnan(old) and math.isnan(value)) or "seconds" in name:
-            continue
-        accuracy = "acc" in name or name.endswith((".val", ".test"))
-        if name.endswith("_lr") and old > 0 and value > 0:
-            if max(value / old, old / value) > LR_FACTOR:
-                out.append(f"{name}: committed {old:.3g}, now {value:.3g} (tolerance ×{LR_FACTOR})")
-            continue
-        diff = abs(value - old)
-        small = one_image(old, value) if "val" in name or other_path else 0.0
-        if other_path:
-            small = min(OTHER_PATH_CAP, OTHER_PATH_IMAGES * small)
-        limit = max(ACC_TOL, small) if accuracy else REL_TOL * max(abs(old), 1e-12)
-        if diff > limit:
-            out.append(f"{name}: committed {old:.4g}, now {value:.4g} (tolerance {limit:.3g})")
-    return out
-
-
-def _stale(name: str, run, settings: dict | None) -> str:
-    """Why the reference rows of ``name`` are stale for ``run`` and ``settings`` ("" if not)."""
-    rows = experiments.read_results(REFERENCE / name)
-    tag, code = experiments.settings_hash(settings or {}), experiments.code_fingerprint(run)
-    stale = [r for r in rows if r["settings"] != tag or r["code"] != code]
-    if not stale:
-        return ""
-    return (
-        f"{name}: {len(stale)} of {len(rows)} reference rows are stale (the code or settings "
-        f"changed since the reference run); regenerate with `{experiments.REGENERATE}`"
-    )
-
+from helpers import data, experiments
+from tools import execute
+from tools.reference import (
+    CLAIMS_JSON,
+    PROVENANCE,
+    REFERENCE,
+    ROOT,
+    differences,
+    key,
+    ledger_rows,
+    one_image,
+    same_path,
+    stale,
+)
 
 NOTEBOOKS = sorted({p["notebook"] for p in PROVENANCE.values()})
 
@@ -133,13 +49,13 @@ def test_reference_rows_reproduce(notebook, monkeypatch):
         name = experiments.grid_path(grid).name
         recorded[name] = (cells, run, kw.get("settings"))
         if name in files:  # fail at once, before the notebook computes the stale rows
-            assert not (stale := _stale(name, run, kw.get("settings"))), stale
+            assert not (found := stale(name, run, kw.get("settings"))), found
         return real(grid, run, **kw)
 
     monkeypatch.setattr(experiments, "run_grid", recording)
     namespace = {"__name__": "__main__"}
     try:
-        execute(ROOT / "notebooks" / notebook, namespace)
+        execute.here(ROOT / "notebooks" / notebook, namespace, skip_solutions_without_grids=True)
     except data.DatasetNotFoundError as err:
         from conftest import data_missing
 

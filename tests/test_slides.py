@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import build_slides  # noqa: E402
+from tools import build_slides  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
@@ -69,7 +67,7 @@ def test_slides_of_07_open_offline_in_chromium(tmp_path):
     assert "assets/reveal.js/dist/reveal.js" in html or not (out / "assets").exists()
     if not (out / "assets").exists():
         browser_missing("npm could not fetch reveal.js: the deck needs its CDN")
-    import check_slides
+    from tools import check_slides
 
     problems, counts = check_slides.check([deck])
     assert not problems, "\n".join(problems)
@@ -106,7 +104,7 @@ def test_the_overflow_check_finds_a_line_past_the_slide_edge(tmp_path):
     assert build_slides.main(["--from", str(executed), "--out", str(out), str(source)]) == 0
     if not (out / "assets").exists():
         browser_missing("npm could not fetch reveal.js: the deck needs its CDN")
-    import check_slides
+    from tools import check_slides
 
     problems, _ = check_slides.check([out / "99_deck.slides.html"])
     assert len(problems) == 1 and "slide 3" in problems[0] and "y = 2" in problems[0], problems

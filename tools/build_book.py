@@ -1,6 +1,6 @@
 """Build the course book: every notebook executed, as static HTML, with an index page.
 
-    python tools/build_book.py [--profile cpu] [--out build/book] [notebooks ...]   (make book)
+    python -m tools.build_book [--profile cpu] [--out build/book] [notebooks ...]   (make book)
 
 Notebooks run in a fresh kernel with ``TL_PROFILE=<profile>`` and ``TL_RESULTS=reference``:
 grids read the committed reference runs of that profile where they are current (so 04–06 build
@@ -19,75 +19,19 @@ import argparse
 import datetime as dt
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
-from nbclient.exceptions import CellTimeoutError
-from nbconvert import HTMLExporter
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from course_times import LoadMeter, record  # noqa: E402  (the one file of measured runtimes)
-
-sys.path.insert(0, str(ROOT / "tools"))
-from run_notebook import PollingClient  # noqa: E402  (nbclient without the widget stall)
-
-from helpers import experiments  # noqa: E402
-
-BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
-# a stand-in for Colab's badge, drawn here so that the book shows it offline
-BADGE_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20" role="img"
- aria-label="Open in Colab"><rect width="117" height="20" rx="3" fill="#555"/>
-<rect x="0" width="22" height="20" rx="3" fill="#f9ab00"/>
-<text x="11" y="14" font-family="Verdana,sans-serif" font-size="11" fill="#fff"
- text-anchor="middle">co</text>
-<text x="69" y="14" font-family="Verdana,sans-serif" font-size="11" fill="#fff"
- text-anchor="middle">Open in Colab</text></svg>
-"""
-
-
-def course_map(readme: str) -> list[dict]:
-    """The README's course map rows: number, title, notebook file, idea, runtimes."""
-    rows = []
-    for line in readme.splitlines():
-        m = re.match(
-            r"\| (\d\d) \| \[([^\]]+)\]\(notebooks/([^)]+\.ipynb)\)[^|]*\| ([^|]+)\|(.*)", line
-        )
-        if m:
-            cells = [c.strip() for c in m.group(5).split("|")]
-            rows.append(
-                {
-                    "number": m.group(1),
-                    "title": m.group(2),
-                    "file": m.group(3),
-                    "idea": m.group(4).strip(),
-                    "runtime": cells[0] if cells else "",
-                }  # fmt: skip
-            )
-    return rows
-
-
-def execute(path: Path, profile: str, timeout: int) -> tuple[nbformat.NotebookNode, float]:
-    nb = nbformat.read(path, as_version=4)
-    # grids read the reference runs where the profile has them; in another profile they compute
-    results = "reference" if profile in experiments.reference_profiles() else "compute"
-    os.environ.update(TL_PROFILE=profile, TL_RESULTS=results, HF_HUB_OFFLINE="1")
-    start = time.perf_counter()
-    where = {"metadata": {"path": str(path.parent)}}
-    client = PollingClient(
-        nb, timeout=timeout, kernel_name="python3", resources=where, store_widget_state=True
-    )
-    client.execute()
-    return nb, time.perf_counter() - start
-
+from tools import execute as executor
+from tools.pages import BADGE_SVG, BADGE_URL, course_map, errors_in, execute
+from tools.timing import ROOT, LoadMeter, record
 
 WIDGET_PACKAGES = ("@jupyter-widgets/html-manager@1", "requirejs@2")
 
@@ -127,23 +71,14 @@ def widget_assets(book: Path) -> bool:
 
 def to_html(nb: nbformat.NotebookNode, title: str, widgets: bool) -> str:
     local = dict(widget_renderer_url="widgets/embed-amd.js", require_js_url="widgets/require.js")
-    exporter = HTMLExporter(template_name="lab", **(local if widgets else {}))
+    executor.describe_figures(nb)  # every figure with a short description for screen readers
+    exporter = executor.html_exporter(**(local if widgets else {}))
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     # notebook links → pages of the book; the Colab badge → the book's own copy
     body = re.sub(
         r'href="(?:\.\./notebooks/|notebooks/)?(\d\d_[a-z0-9_]+)\.ipynb', r'href="\1.html', body
     )
     return body.replace(BADGE_URL, "colab-badge.svg")
-
-
-def errors_in(nb: nbformat.NotebookNode) -> list[str]:
-    return [
-        f"{o.get('ename')}: {o.get('evalue')}"
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-        if o.get("output_type") == "error"
-    ]
 
 
 def index_page(rows: list[dict], built: dict, profile: str, references: dict, out: Path) -> str:
@@ -248,11 +183,7 @@ def main() -> None:
                 shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
         with LoadMeter() as meter:
             try:
-                try:
-                    nb, seconds = execute(path, args.profile, args.timeout)
-                except CellTimeoutError:  # nbclient can hang at an `interact` cell (nbclient#312)
-                    print("   a cell timed out; executing the notebook once more", flush=True)
-                    nb, seconds = execute(path, args.profile, args.timeout)
+                nb, seconds = execute(path, args.profile, args.timeout)
             except Exception as err:  # the page is still written, with the error in it
                 nb, seconds = nbformat.read(path, as_version=4), 0.0
                 failed.append(f"{path.name}: {type(err).__name__}: {str(err)[-500:]}")

@@ -1,6 +1,6 @@
 """Lecture slides: reveal.js slides of each executed notebook, for showing offline.
 
-    python tools/build_slides.py [--from build/book/notebooks] [--out build/slides]
+    python -m tools.build_slides [--from build/book/notebooks] [--out build/slides]
                                  [--profile quick] [notebooks ...]          (make slides)
 
 The slides come from the executed notebooks of the course book (``make book``) where they exist;
@@ -29,9 +29,9 @@ import nbformat
 from nbconvert import SlidesExporter
 from traitlets.config import Config
 
+from tools.pages import BADGE_SVG, BADGE_URL, errors_in, execute
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-from build_book import BADGE_SVG, BADGE_URL, errors_in, execute  # noqa: E402
 
 PACKAGES = ("reveal.js@4", "requirejs@2", "jquery@3")
 ASSETS = ROOT / "build" / "slide-assets"

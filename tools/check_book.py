@@ -1,6 +1,6 @@
 """Open every page of the built course book in headless Chromium and report what is broken.
 
-    python tools/check_book.py [build/book]        (make test-book)
+    python -m tools.check_book [build/book]        (make test-book)
 
 Uses Playwright from PyPI with Debian's ``chromium`` (``executable_path``; no browser download).
 Offline by design: requests to other hosts are refused and not counted (the book must not need
@@ -13,55 +13,11 @@ problem when anything is found.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
-
-
-def browser_path() -> str:
-    for name in CHROMIUM:
-        if found := shutil.which(name):
-            return found
-    sys.exit("no Chromium here: `apt-get install chromium` (Debian)")
-
-
-def offline_context(browser):
-    """A browser context that loads only local files; refused URLs are listed in ``external``."""
-    context, external = browser.new_context(), []
-
-    def route(r):
-        if urlparse(r.request.url).scheme in ("file", "data", "blob", "about"):
-            return r.continue_()
-        external.append(r.request.url)
-        return r.abort()
-
-    context.route("**/*", route)
-    return context, external
-
-
-def watched_page(context):
-    """A new page and the list its console errors and uncaught page errors are appended to."""
-    page, found = context.new_page(), []
-    page.on(
-        "console",
-        lambda m: (
-            m.type == "error"
-            and not urlparse(m.location.get("url", "")).scheme.startswith("http")
-            and found.append(f"console error: {m.text[:200]}")
-        ),
-    )
-    page.on("pageerror", lambda e: found.append(f"page error: {str(e)[:200]}"))
-    return page, found
-
-
-def broken_images(page) -> list[str]:
-    srcs = page.eval_on_selector_all(
-        "img", "els => els.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
-    )
-    return [f"broken image: {src[:120]}" for src in srcs]
+from tools.pages import broken_images, browser_path, offline_context, watched_page
 
 
 def check(book: Path) -> list[str]:

@@ -1,8 +1,8 @@
 """Open built slides in headless Chromium, step through every slide, report what is broken.
 
-    python tools/check_slides.py [build/slides] [NAME.slides.html ...]      (make test-slides)
+    python -m tools.check_slides [build/slides] [NAME.slides.html ...]      (make test-slides)
 
-Playwright from PyPI drives Debian's ``chromium`` (as tools/check_book.py does). Offline by
+Playwright from PyPI drives Debian's ``chromium`` (as tools.check_book does). Offline by
 design: requests to other hosts are refused and listed. Per file: reveal.js must start
 (its ``.reveal.ready`` class), every slide is visited, and any console error, uncaught page error,
 broken image, error output of an executed cell, or code, output or table that runs past the
@@ -15,8 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_book import broken_images, browser_path, offline_context, watched_page  # noqa: E402
+from tools.pages import broken_images, browser_path, offline_context, watched_page
 
 REVEAL = "assets/reveal.js/dist/reveal.js"
 # what runs past the current slide: a code or output block whose content is wider than the block

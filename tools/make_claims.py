@@ -11,22 +11,18 @@ notebook computes outside its grids, it computes). Its ``ledger`` (a
 - ``data/reference/claims.json``: the same rows, for ``tests/test_reference.py``, which fails
   when a notebook's ledger no longer matches them (regenerate with ``make claims``).
 
-    python tools/make_claims.py [04_four_scenarios ...]
+    python -m tools.make_claims [04_four_scenarios ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import linecache
 import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT / "data" / "reference"
-CLAIMS_MD, CLAIMS_JSON = REFERENCE / "CLAIMS.md", REFERENCE / "claims.json"
-KEY = ("notebook", "family", "claim", "world", "comparison", "verdict", "answer")  # kept current
+from tools import execute
+from tools.reference import CLAIMS_JSON, CLAIMS_MD, ROOT, ledger_rows, provenance
 
 INTRO = """\
 Every verdict notebooks 04–06 and 09 print, computed from the committed reference rows (the
@@ -54,53 +50,6 @@ within one standard error of changing — a re-run may move it.
 """
 
 
-def provenance() -> dict:
-    return json.loads((REFERENCE / "provenance.json").read_text())["files"]
-
-
-def execute(notebook: Path, namespace: dict) -> None:
-    """Run a notebook's code cells in ``namespace``, as a kernel would (sources kept for
-    ``inspect``, so that the code keys see what the kernel sees); the solutions of exercises
-    that run no grid are left out, with their checks."""
-    import nbformat
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    transform = TransformerManager().transform_cell
-    nb = nbformat.read(notebook, as_version=4)
-    skipped = False
-    for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-        tags = set(cell.metadata.get("tags", []))
-        # an exercise's solution runs here only when it runs a grid (the reference holds its
-        # rows); the others, and their checks, are nbval's to run
-        if "solution" in tags:
-            skipped = "run_grid(" not in cell.source
-        if skipped and tags & {"solution", "check"}:
-            continue
-        source = transform(cell.source)
-        name = f"<{notebook.stem} cell {number}>"
-        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
-        exec(compile(source, name, "exec"), namespace)
-        if "matplotlib.pyplot" in sys.modules:  # as the inline backend does after each cell
-            sys.modules["matplotlib.pyplot"].close("all")
-
-
-def ledger_rows(namespace: dict) -> list[dict]:
-    """The rows of the notebook's ledger, JSON-ready (empty when it keeps none)."""
-    ledger = namespace.get("ledger")
-    if ledger is None:
-        return []
-    rows = []
-    for row in ledger.rows():
-        rows.append({k: (v if isinstance(v, (str, int, float, type(None))) else str(v))
-                     for k, v in row.items()})  # fmt: skip
-    return rows
-
-
-def key(row: dict) -> tuple:
-    """What of a claim must match the committed ledger (the numbers follow from the rows)."""
-    return tuple(str(row[k]) for k in KEY)
-
-
 def run_notebook(stem: str) -> list[dict]:
     """Execute one notebook on its reference rows; its ledger's rows."""
     files = {n: p for n, p in provenance().items() if p["notebook"] == f"{stem}.ipynb"}
@@ -109,7 +58,7 @@ def run_notebook(stem: str) -> list[dict]:
         raise SystemExit(f"{stem}: reference files of several profiles, or none: {profiles}")
     os.environ.update(TL_PROFILE=profiles.pop(), TL_RESULTS="reference", MPLBACKEND="Agg")
     namespace: dict = {"__name__": "__main__"}
-    execute(ROOT / "notebooks" / f"{stem}.ipynb", namespace)
+    execute.here(ROOT / "notebooks" / f"{stem}.ipynb", namespace, skip_solutions_without_grids=True)
     return ledger_rows(namespace)
 
 
@@ -130,7 +79,7 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n" + claims.markdown(rows)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", help="notebook stems (default: all with a ledger)")
     args = parser.parse_args(argv)
@@ -152,8 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         tmp.write_text(text)
         tmp.replace(path)
     print(f"wrote {CLAIMS_MD.relative_to(ROOT)} and {CLAIMS_JSON.name}: {len(rows)} claims")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    main()
+    sys.exit(main())

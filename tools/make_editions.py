@@ -9,7 +9,7 @@ preprocessors and nothing else changed:
   solution's first comment, which names what the cell must produce — the ``check`` cell after
   it tests exactly that.
 
-Usage: ``python tools/make_editions.py [--out build/student] [--run] [NOTEBOOK ...]``;
+Usage: ``python -m tools.make_editions [--out build/student] [--run] [NOTEBOOK ...]``;
 ``--run`` then executes each student notebook in ``quick`` up to its first stub and checks that
 the check cell after the stub fails there (``make test-student``).
 """
@@ -28,8 +28,9 @@ from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor, TagRe
 from traitlets import Unicode
 from traitlets.config import Config
 
+from tools import execute
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
 SOLUTION, INSTRUCTOR, CHECK = "solution", "instructor", "check"
 STUB_MARK = "# your code here"
 
@@ -102,16 +103,12 @@ def run_until_stub(path: Path, profile: str = "quick", timeout: int = 1800):
     kernel runs with ``TL_PROFILE=profile`` in ``notebooks/`` (the data and caches are found as
     from the source notebooks)."""
     from nbclient.exceptions import CellExecutionError
-    from run_notebook import PollingClient  # nbclient without the widget stall
 
     nb = nbformat.read(path, as_version=4)
     first = next((i for i, c in enumerate(nb.cells) if "stub" in c.metadata.get("tags", [])),
                  len(nb.cells))  # fmt: skip
     os.environ.update(TL_PROFILE=profile, MPLBACKEND="Agg")
-    where = {"metadata": {"path": str(ROOT / "notebooks")}}
-    client = PollingClient(
-        nb, timeout=timeout, kernel_name="python3", resources=where, store_widget_state=True
-    )
+    client = execute.client(nb, cwd=ROOT / "notebooks", timeout=timeout)
     error = None
     with client.setup_kernel():
         for index in range(min(first + 1, len(nb.cells))):

@@ -3,7 +3,7 @@
 The manifest lists every image the course reads (the same files ``data.load_dataset`` picks)
 with its SHA-256; ``python -m helpers.data fetch`` checks package files against it.
 
-    python tools/make_manifests.py            # needs tuxpaint-stamps-default, openclipart-png
+    python -m tools.make_manifests            # needs tuxpaint-stamps-default, openclipart-png
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Produce the committed reference runs: execute grid notebooks cold, keep their results files.
 
-    python tools/make_reference.py [--profile cpu] [--missing] [notebooks ...]  (make reference)
+    python -m tools.make_reference [--profile cpu] [--missing] [notebooks ...]  (make reference)
 
-For each notebook (default: 03, 04, 05, 06, 09): the feature cache, the grid results files and the
-cached lab networks are emptied, the notebook is executed in a fresh kernel with
+For each notebook (default: 03, 04, 05, 06, 08, 09): the feature cache, the grid results files
+and the cached lab networks are emptied, the notebook is executed in a fresh kernel with
 ``TL_PROFILE=<profile>`` and ``TL_RESULTS=compute``, and every results file it wrote
 (``data/cache/results/<notebook>-*-<profile>.jsonl``) is copied to ``data/reference/``, with an
 entry in ``data/reference/provenance.json``: profile, date, machine (CPU model and cores, GPU),
@@ -29,15 +29,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from course_times import machine, record, run  # noqa: E402  (one way to execute and time)
+from tools.timing import ROOT, machine, measure, record
 
 DEFAULT = [
     "03_fine_tuning",
     "04_four_scenarios",
     "05_layer_transferability",
     "06_learning_rates",
+    "08_your_images",
     "09_which_parameters",
 ]
 
@@ -77,7 +76,7 @@ def main() -> None:
             shutil.rmtree(cache / kind, ignore_errors=True)
         os.environ["TL_RESULTS"] = "reference" if args.missing else "compute"
         print(f"== {nb.name} ({args.profile}, cold)", flush=True)
-        seconds, gib, code, load = run(nb, args.profile, ROOT / "build" / "reference")
+        seconds, gib, code, load = measure(nb, args.profile, ROOT / "build" / "reference")
         if code:
             sys.exit(f"{nb.name} failed (exit {code}); see build/reference/{args.profile}/")
         files = [

@@ -1,6 +1,6 @@
 """How heavy are the notebooks and the helpers? The measures of the course's weight, in one table.
 
-    python tools/notebook_weight.py [NOTEBOOK ...] [--json]
+    python -m tools.notebook_weight [NOTEBOOK ...] [--json]
 
 Notebook code is counted in non-empty lines of code cells. Each line is given one role:
 

@@ -1,6 +1,6 @@
 """How many seeds would decide each claim? A power analysis of the claims ledger.
 
-    python tools/power.py [04 09 ...]
+    python -m tools.power [04 09 ...]
 
 For every claim the notebooks record (``data/reference/claims.json``, written by ``make claims``
 from the committed reference rows: 04–06 and 09), the question it asks sets the distance that

@@ -1,13 +1,13 @@
 """Re-key the committed reference runs after a change to how rows are keyed, not to results.
 
-    python tools/rekey_reference.py [--sample 2] [notebooks ...]
+    python -m tools.rekey_reference [--sample 2] [notebooks ...]
 
 When the code key changes (``helpers.codekey``) or code is restructured without changing what
 it computes, every committed row keeps valid numbers but carries hashes today's code no longer
 produces. For each reference notebook (default: all of ``provenance.json``) this tool
 
-1. executes the notebook in this process (as ``tests/test_reference.py`` does), with every grid
-   reading the reference rows matched by their cell alone, hashes ignored, and records each
+1. executes the notebook in this process (``tools.execute.here``, as the reference test does),
+   every grid reading the reference rows matched by their cell alone, hashes ignored, recording each
    grid's run function and today's settings and code hashes;
 2. recomputes a sample of each file's rows with today's code (the ``--sample`` cheapest ones)
    and compares them with the committed rows within the reference test's tolerances;
@@ -29,11 +29,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from test_reference import PROVENANCE, REFERENCE, differences, execute  # noqa: E402
-
-from helpers import experiments  # noqa: E402
+from helpers import experiments
+from tools import execute
+from tools.reference import PROVENANCE, REFERENCE, ROOT, differences
 
 
 def record_grids(notebook: Path, files: set[str]) -> dict[str, dict]:
@@ -63,7 +61,7 @@ def record_grids(notebook: Path, files: set[str]) -> dict[str, dict]:
 
     experiments.run_grid, experiments._current_rows = recording, by_cell
     try:
-        execute(notebook, {"__name__": "__main__"})
+        execute.here(notebook, {"__name__": "__main__"}, skip_solutions_without_grids=True)
     finally:
         experiments.run_grid, experiments._current_rows = real, real_rows
     return recorded

@@ -1,6 +1,6 @@
 """Pin the course for Colab: one commit (or tag) in every notebook's setup cell and Colab badge.
 
-    python tools/release.py [--ref COMMIT_OR_TAG] [--url REPOSITORY]     (make release)
+    python -m tools.release [--ref COMMIT_OR_TAG] [--url REPOSITORY]     (make release)
 
 On Colab a notebook clones the course and checks out ``COURSE_REF``; a branch would hand a
 notebook saved to Drive newer helpers next month. This step writes one ref — by default the

@@ -1,49 +1,44 @@
 """Run the course: every notebook executed in turn, where it is shown as it goes, and a table of
 times at the end.
 
-    python tools/run_course.py [--out build] [--results compute] [notebooks ...]   (make course)
+    python -m tools.run_course [--out build] [--results compute] [notebooks ...]   (make course)
 
-The grid notebooks (03, 04, 05, 06, 09) read their rows from the committed reference runs
-(``TL_RESULTS=reference``: a row whose code or settings changed since is computed here, never
-used stale), which takes them from about an hour to a few minutes on 2 cores; ``--results
-compute`` (``make course RESULTS=compute``) computes every row on this machine, as a kernel
-started by hand does. Each notebook runs in a fresh kernel
-(``tools/run_notebook.py --progress``: a line per finished
-cell, with the cells done of all and the time elapsed) and is exported to HTML. A failing cell
-stops the run and is named (notebook, cell number, id, first line). The final table gives each
-notebook's time, and says so when other work shared the cores while it ran (its time is then
-longer than this machine's own).
+The grid notebooks read their rows from the committed reference runs (``TL_RESULTS=reference``:
+a row whose code or settings changed since is computed here, never used stale), in the
+reference's profile unless ``TL_PROFILE`` says otherwise; ``--results compute``
+(``make course RESULTS=compute``) computes every row on this machine, as a kernel started by
+hand does. Each notebook runs in a fresh kernel (``tools.execute``: a line per finished cell,
+with the cells done of all and the time elapsed) and is exported to HTML, every figure with a
+short description. A failing cell stops the run and is named (notebook, cell number, id, first
+line). The final table gives each notebook's time, and says so when other work shared the cores
+while it ran (its time is then longer than this machine's own).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from course_times import LoadMeter  # noqa: E402
-
-from helpers import experiments  # noqa: E402
+from helpers import experiments
+from tools import execute
+from tools.timing import ROOT, LoadMeter
 
 
-def run_one(nb: Path, out: Path, results: str) -> tuple[int, LoadMeter]:
-    env = {**os.environ, "TL_RESULTS": results}
+def run_one(nb: Path, out: Path, results: str) -> tuple[bool, LoadMeter]:
+    env = {"TL_RESULTS": results}
     if results == "reference" and not os.environ.get("TL_PROFILE"):
         # the reference runs' profile, on a GPU machine too: they are the course's evidence
         env["TL_PROFILE"] = experiments.reference_profiles()[0]
-    cmd = [sys.executable, str(ROOT / "tools" / "run_notebook.py"), "--progress",
-           "--timeout", "86400", "--output-dir", str(out / "notebooks"), str(nb)]  # fmt: skip
     with LoadMeter() as meter:
-        code = subprocess.run(cmd, env=env).returncode
-    if code == 0:
-        html = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--log-level=WARN",
-                "--output-dir", str(out / "html"), str(out / "notebooks" / nb.name)]  # fmt: skip
-        code = subprocess.run(html).returncode
-    return code, meter
+        done = execute.in_kernel(nb, timeout=86400, progress=True, env=env)
+    execute.write(done.nb, out / "notebooks" / nb.name)
+    if done.failed:
+        print(f"{nb.name}: {done.failed} failed\n{done.error}", file=sys.stderr)
+        return False, meter
+    execute.export_html(done.nb, out / "html" / f"{nb.stem}.html")
+    return True, meter
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for nb in chosen:
         print(f"== {nb.name} (grid rows: {args.results})", flush=True)
-        code, meter = run_one(nb, args.out, args.results)
+        ok, meter = run_one(nb, args.out, args.results)
         shared = f"shared: other work used {meter.load['other_cpu_share']:.0%} of the cores"
         rows.append(
-            (nb.name, meter.seconds, "failed" if code else "ok", shared * meter.load["shared"])
+            (nb.name, meter.seconds, "ok" if ok else "failed", shared * meter.load["shared"])
         )
-        if code:
+        if not ok:
             break
     print("\n| notebook | time | status |\n| --- | --- | --- |")
     for name, seconds, status, note in rows:

@@ -1,9 +1,9 @@
 """One table of runtimes: the README's course map and each notebook's **Runtime** line are
-generated from ``benchmarks/course_times.json`` (written by ``benchmarks/course_times.py --record``
-and ``tools/make_reference.py``).
+generated from ``benchmarks/course_times.json``, which ``python -m benchmarks.course_times
+--record`` and ``tools.make_reference`` write.
 
-    python tools/runtimes.py --write     # rewrite README.md and the notebooks' Runtime lines
-    python tools/runtimes.py --check     # exit 1 when they disagree with the file (a test runs it)
+    python -m tools.runtimes --write     # rewrite README.md and the notebooks' Runtime lines
+    python -m tools.runtimes --check     # exit 1 when they disagree with the file (a test runs it)
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def main() -> None:
         print(p)
     if args.check and problems:
         sys.exit(
-            "runtimes disagree with benchmarks/course_times.json: python tools/runtimes.py --write"
+            "runtimes disagree with benchmarks/course_times.json: python -m tools.runtimes --write"
         )
 
 

@@ -4,8 +4,8 @@ Code cells lose their outputs and execution counts; cell ids, tags and slideshow
 stay; per-run metadata that Jupyter adds (``execution`` timings, ``collapsed``/``scrolled``,
 widget state) is removed. Files that are already clean are not rewritten.
 
-    python tools/strip_outputs.py notebooks/*.ipynb
-    python tools/strip_outputs.py --check notebooks/*.ipynb   # exit 1 if any would change
+    python -m tools.strip_outputs notebooks/*.ipynb
+    python -m tools.strip_outputs --check notebooks/*.ipynb   # exit 1 if any would change
 """
 
 from __future__ import annotations
