@@ -49,7 +49,7 @@ def main() -> None:
         help="record a run that shared the cores with other work (marked shared)",
     )
     parser.add_argument("notebooks", nargs="*", type=Path)
-    args = parser.parse_args()  # fmt: skip
+    args = parser.parse_args()
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     print("| notebook | " + " | ".join(f"{p} time | {p} peak memory" for p in args.profiles) + " |")
     print("| --- |" + " --- | --- |" * len(args.profiles))

@@ -35,7 +35,7 @@ STEPS = {
         ("lab.py", "sample_task"),
         ("data.py", "make_splits"),
         ("data.py", "load_dataset"),
-    ],  # fmt: skip
+    ],
     "deep copies": [("copy.py", "deepcopy")],
     "network construction": [("models.py", "load_backbone"), ("lab.py", "pretrained")],
 }
@@ -103,9 +103,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1, help="slowest rows per reference file")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to profile")
     parser.add_argument(
-        "--rows-from", choices=["reference", "results"], default="reference",
+        "--rows-from",
+        choices=["reference", "results"],
+        default="reference",
         help="the committed reference rows, or this machine's cached results",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     rows = profile(args.notebook, args.rows, args.tree.resolve(), args.rows_from)
     print(f"\n| row | seconds | {' | '.join(STEPS)} |")

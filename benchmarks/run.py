@@ -449,18 +449,28 @@ def bench_frozen_prefix(cuts=(4, 5), per_class: int = 100, epochs: int = 8, pair
                 models.freeze_stages(net, trainable_stages=net.num_stages - cut)
                 os.environ["TL_FROZEN_PREFIX"] = flag
                 start = time.perf_counter()
-                lab.fit_recipe(net, split["train"], epochs=epochs, bn_policy="eval", seed=0,
-                               progress=False, device="cpu")  # fmt: skip
+                lab.fit_recipe(
+                    net,
+                    split["train"],
+                    epochs=epochs,
+                    bn_policy="eval",
+                    seed=0,
+                    progress=False,
+                    device="cpu",
+                )
                 if pair:
                     times[flag].append(time.perf_counter() - start)
         os.environ.pop("TL_FROZEN_PREFIX", None)
         ratios = [b / a for a, b in zip(times["1"], times["0"])]
         each = ", ".join(f"{r:.2f}" for r in ratios)
-        rows.append((
-            f"AnB, {cut} of 5 stages frozen, {5 * per_class} images, {epochs} epochs",
-            f"{min(times['1']):.2f} s", f"{min(times['0']):.2f} s",
-            f"{sorted(ratios)[len(ratios) // 2]:.2f}× (pairs: {each})",
-        ))  # fmt: skip
+        rows.append(
+            (
+                f"AnB, {cut} of 5 stages frozen, {5 * per_class} images, {epochs} epochs",
+                f"{min(times['1']):.2f} s",
+                f"{min(times['0']):.2f} s",
+                f"{sorted(ratios)[len(ratios) // 2]:.2f}× (pairs: {each})",
+            )
+        )
     table("6. Frozen prefix computed once vs the full path (training.fit, lab CNN, CPU)", rows)
 
 

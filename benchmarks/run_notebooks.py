@@ -51,9 +51,13 @@ def main() -> None:
             start = time.perf_counter()
             try:
                 proc = subprocess.run(
-                    [sys.executable, "-c", CHILD, str(nb.resolve())], env=env, capture_output=True,
-                    text=True, timeout=args.timeout, cwd=nb.parent,
-                )  # fmt: skip
+                    [sys.executable, "-c", CHILD, str(nb.resolve())],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=args.timeout,
+                    cwd=nb.parent,
+                )
                 status, out = ("ok" if proc.returncode == 0 else "FAILED"), proc.stdout
             except subprocess.TimeoutExpired as err:
                 status, out = f"TIMEOUT ({args.timeout} s)", (err.stdout or b"").decode()
@@ -66,8 +70,10 @@ def main() -> None:
                         info.update(json.loads(line))
                     except json.JSONDecodeError:
                         pass
-            print(f"| {profile} | {nb.name} | {seconds:.0f} | {info.get('device', '?')} | "
-                  f"{status} |", flush=True)  # fmt: skip
+            print(
+                f"| {profile} | {nb.name} | {seconds:.0f} | {info.get('device', '?')} | {status} |",
+                flush=True,
+            )
             if status != "ok":
                 failed += 1
                 print(f"    cell {info.get('cell')}: {info.get('error')}", file=sys.stderr)

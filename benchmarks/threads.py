@@ -60,8 +60,9 @@ SETTINGS = {
 
 def launch(workload: str, env: dict) -> subprocess.Popen:
     full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", WORKLOADS[workload]], env=full,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKLOADS[workload]], env=full, stdout=subprocess.PIPE, text=True
+    )
 
 
 def timed(workload: str, env: dict, copies: int) -> list[float]:
@@ -88,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                 t for _ in range(args.repeats) for t in timed(workload, env, 2)
             )
             base = base or solo
-            print(f"| {workload} | {name} | {solo:.2f} | {solo / base:.2f}× | {pair / solo:.2f}× |",
-                  flush=True)  # fmt: skip
+            print(
+                f"| {workload} | {name} | {solo:.2f} | {solo / base:.2f}× | {pair / solo:.2f}× |",
+                flush=True,
+            )
     return 0
 
 

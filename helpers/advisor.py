@@ -170,11 +170,16 @@ def measured_chart(scenario: str) -> tuple[dict[str, float], str, list[dict]]:
     rows = [r for r in experiments.read_results(path) if r["scenario"] == scenario]
     if not rows:
         return {}, "", []
-    val = {st: float(np.mean(experiments.values(rows, "val_acc", strategy=st)))
-           for st in STRATEGIES if experiments.select(rows, strategy=st)}  # fmt: skip
+    val = {
+        st: float(np.mean(experiments.values(rows, "val_acc", strategy=st)))
+        for st in STRATEGIES
+        if experiments.select(rows, strategy=st)
+    }
     prov = experiments.provenance(path) or {}
-    where = (f"notebook 04's reference run, Lite0, {scenario}, {prov.get('date', 'undated')}, "
-             f"commit {str(prov.get('commit', '?'))[:10]}")  # fmt: skip
+    where = (
+        f"notebook 04's reference run, Lite0, {scenario}, {prov.get('date', 'undated')}, "
+        f"commit {str(prov.get('commit', '?'))[:10]}"
+    )
     return val, where, rows
 
 
@@ -194,8 +199,12 @@ def domain_distance(net, images, reference, image_size: int, device=None, seed: 
     sets = [x[torch.randperm(len(x), generator=g)[:DISTANCE_IMAGES]] for x in (images, reference)]
     sets = [_as_rgb(x, image_size) for x in sets]  # one size, three channels, for both sides
     n = min(len(x) for x in sets)
-    both = ImageSet(torch.cat([x[:n] for x in sets]), torch.arange(2).repeat_interleave(n),
-                    ["folder", "reference"], name="domains")  # fmt: skip
+    both = ImageSet(
+        torch.cat([x[:n] for x in sets]),
+        torch.arange(2).repeat_interleave(n),
+        ["folder", "reference"],
+        name="domains",
+    )
     codes = features.extract_features(net, both, image_size=image_size, device=device)
     probe = probes.fit_probe_cv(codes, both.labels, kind="logistic_torch", Cs=CS, seed=seed)
     return float(max(0.0, 2 * (1 - 2 * (1 - probe.val_accuracy))))
@@ -207,8 +216,9 @@ def _as_rgb(images: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     if x.shape[-2:] != (size, size):
-        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
-                                            antialias=True, align_corners=False)  # fmt: skip
+        x = torch.nn.functional.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     return x.round().clamp(0, 255).to(torch.uint8)
 
 
@@ -242,9 +252,12 @@ def _measure_curve(report: Report, net, dataset: ImageSet, splits: dict, size: i
         scores = []
         for seed, idx in splits.items():
             probe = probes.probe_splits(
-                {k: f[i] for k, i in idx.items()}, {k: dataset.labels[i] for k, i in idx.items()},
-                kind="logistic_torch", Cs=CS, seed=seed,
-            )  # fmt: skip
+                {k: f[i] for k, i in idx.items()},
+                {k: dataset.labels[i] for k, i in idx.items()},
+                kind="logistic_torch",
+                Cs=CS,
+                seed=seed,
+            )
             scores.append((probe.val_accuracy, probe.test_accuracy))
         val, test = np.mean(scores, axis=0)
         report.curve[layer] = {"val": float(val), "test": float(test)}
@@ -281,8 +294,10 @@ def _recommend(report: Report) -> None:
         report.recommendation = RULES[report.scenario][1][0]
         linear = report.recommendation.startswith("linear")
         report.alternative = "fine-tune all" if linear else "linear: top"
-        report.chart_source = ("CS231n's rule: notebook 04's reference run does not measure "
-                               f"{report.scenario} with Lite0")  # fmt: skip
+        report.chart_source = (
+            "CS231n's rule: notebook 04's reference run does not measure "
+            f"{report.scenario} with Lite0"
+        )
         return
     ranked = sorted(chart, key=chart.get, reverse=True)
     report.recommendation, runner_up = ranked[0], ranked[1]
@@ -306,9 +321,14 @@ def _run_both(report: Report, net, dataset: ImageSet, splits: dict, run: dict, s
         for seed, idx in splits.items():
             split = {k: dataset.subset(i, name=f"{dataset.name}:{k}") for k, i in idx.items()}
             out = strategies.run_strategy(
-                strategy, net, split, seed=seed, small=small,
-                batch_size=16 if small else 64, **run,
-            )  # fmt: skip
+                strategy,
+                net,
+                split,
+                seed=seed,
+                small=small,
+                batch_size=16 if small else 64,
+                **run,
+            )
             accs.append(out["test_acc"])
             steps.update(0.5)
         report.runs[strategy] = accs
@@ -336,9 +356,12 @@ def advise(
     device = device or config.pick_device()
     counts = dataset.counts()
     report = Report(
-        dataset=dataset.name, counts=counts, seeds=list(seeds), backbone=backbone,
+        dataset=dataset.name,
+        counts=counts,
+        seeds=list(seeds),
+        backbone=backbone,
         imbalance=max(counts.values()) / max(min(counts.values()), 1),
-    )  # fmt: skip
+    )
     net = models.load_backbone(backbone)
     _measure_confidence(report, net, dataset, image_size, device)
     if not _too_small(report):
@@ -397,12 +420,21 @@ def figure(report: Report):
     for i, accs in enumerate(report.runs.values()):
         axes[2].plot([i] * len(accs), [a * 100 for a in accs], "o", alpha=0.6)
         mean, half = experiments.mean_ci(accs)
-        axes[2].errorbar([i + 0.1], [mean * 100], yerr=[0 if math.isnan(half) else half * 100],
-                         fmt="s", color="k", capsize=4)  # fmt: skip
+        axes[2].errorbar(
+            [i + 0.1],
+            [mean * 100],
+            yerr=[0 if math.isnan(half) else half * 100],
+            fmt="s",
+            color="k",
+            capsize=4,
+        )
     if report.runs:
         axes[2].set_xticks(range(len(report.runs)), list(report.runs), fontsize=8)
         axes[2].set_title(f"test accuracy (%), {len(report.seeds)} seeds", fontsize=9)
-    fig.suptitle(f"{report.dataset}: {report.scenario or 'not placed'} → "
-                 f"{report.recommendation or 'no recommendation'}", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"{report.dataset}: {report.scenario or 'not placed'} → "
+        f"{report.recommendation or 'no recommendation'}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

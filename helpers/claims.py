@@ -20,8 +20,21 @@ from dataclasses import dataclass, field
 from . import stats
 from .stats import Verdict, holm
 
-COLUMNS = ("claim", "question", "section", "world", "comparison", "Δ ± 95 % CI", "margin",
-           "n", "p", "Holm p for / against", "verdict", "holds", "fragile")  # fmt: skip
+COLUMNS = (
+    "claim",
+    "question",
+    "section",
+    "world",
+    "comparison",
+    "Δ ± 95 % CI",
+    "margin",
+    "n",
+    "p",
+    "Holm p for / against",
+    "verdict",
+    "holds",
+    "fragile",
+)
 EXPECT = tuple(stats.QUESTIONS)
 
 
@@ -67,9 +80,18 @@ class Ledger:
     claims: list[Claim] = field(default_factory=list)
     show: bool = False
 
-    def add(self, family: str, claim: str, comparison: str, verdict: Verdict, *, section: str,
-            world: str = "", expect: str | None = "better",
-            effect: float | None = None) -> Verdict:  # fmt: skip
+    def add(
+        self,
+        family: str,
+        claim: str,
+        comparison: str,
+        verdict: Verdict,
+        *,
+        section: str,
+        world: str = "",
+        expect: str | None = "better",
+        effect: float | None = None,
+    ) -> Verdict:
         """Record one verdict (the same claim and comparison again replaces it); returns it.
 
         ``expect``: the word that supports the claim, which says the question it asks
@@ -100,8 +122,16 @@ class Ledger:
             print(f"[{world}] " * bool(world) + f"{comparison}: {verdict}")
         return verdict
 
-    def claim(self, family: str, claim: str, *, section: str, world: str = "",
-              expect: str | None = "better", effect: float | None = None):  # fmt: skip
+    def claim(
+        self,
+        family: str,
+        claim: str,
+        *,
+        section: str,
+        world: str = "",
+        expect: str | None = "better",
+        effect: float | None = None,
+    ):
         """Declare a claim once; returns ``record(comparison, verdict, **changes)`` that adds
         one of its comparisons (:meth:`add`; ``changes``: another ``world`` or ``section``).
 
@@ -177,33 +207,53 @@ class Ledger:
         for c, (p_for, p_against) in zip(self.claims, self.adjusted()):
             v = c.verdict
             found, why = self._answer(c, p_for, p_against)
-            rows.append({
-                "notebook": self.notebook, "family": c.family, "claim": c.claim,
-                "question": c.question + ("" if c.powered else ", descriptive"),
-                "section": c.section, "world": c.world,
-                "comparison": c.comparison, "Δ ± 95 % CI": v.interval_text(),
-                "margin": v.bound(v.margin) if v.margin is not None else "–", "n": v.n,
-                "p": _p(c.tests()[0]),
-                "Holm p for / against": f"{_p(p_for)} / {_p(p_against)}",
-                "verdict": v.word, "holds": found + (f" ({why})" if why else ""),
-                "answer": found, "fragile": "⚠" if c.powered and v.fragile(c.expect) else "",
-                "diff": v.diff, "half": v.half, "se": v.se, "floor": v.floor,
-                "detectable": v.detectable, "needed": v.seeds_for(c.expect), "scale": v.scale,
-                "per_seed": v.per_seed, "fixed": v.fixed, "expect": c.expect,
-                "margin_value": v.margin,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "notebook": self.notebook,
+                    "family": c.family,
+                    "claim": c.claim,
+                    "question": c.question + ("" if c.powered else ", descriptive"),
+                    "section": c.section,
+                    "world": c.world,
+                    "comparison": c.comparison,
+                    "Δ ± 95 % CI": v.interval_text(),
+                    "margin": v.bound(v.margin) if v.margin is not None else "–",
+                    "n": v.n,
+                    "p": _p(c.tests()[0]),
+                    "Holm p for / against": f"{_p(p_for)} / {_p(p_against)}",
+                    "verdict": v.word,
+                    "holds": found + (f" ({why})" if why else ""),
+                    "answer": found,
+                    "fragile": "⚠" if c.powered and v.fragile(c.expect) else "",
+                    "diff": v.diff,
+                    "half": v.half,
+                    "se": v.se,
+                    "floor": v.floor,
+                    "detectable": v.detectable,
+                    "needed": v.seeds_for(c.expect),
+                    "scale": v.scale,
+                    "per_seed": v.per_seed,
+                    "fixed": v.fixed,
+                    "expect": c.expect,
+                    "margin_value": v.margin,
+                }
+            )
         return rows
 
     def __str__(self) -> str:
         rows = self.rows()
         fragile = sum(bool(r["fragile"]) for r in rows)
-        lines = [f"{len(rows)} verdicts (Holm-adjusted within each family; {fragile} within one "
-                 "standard error of changing, marked ⚠):"]  # fmt: skip
+        lines = [
+            f"{len(rows)} verdicts (Holm-adjusted within each family; {fragile} within one "
+            "standard error of changing, marked ⚠):"
+        ]
         for r in rows:
             where = f"[{r['world']}] " if r["world"] else ""
             numbers = f"{r['Δ ± 95 % CI']}, n={r['n']}, margin {r['margin']}"
-            lines.append(f"- {where}{r['claim']} ({r['question']}) — {r['comparison']}: "
-                         f"{numbers} → {r['holds']}{' ⚠' * bool(r['fragile'])}")  # fmt: skip
+            lines.append(
+                f"- {where}{r['claim']} ({r['question']}) — {r['comparison']}: "
+                f"{numbers} → {r['holds']}{' ⚠' * bool(r['fragile'])}"
+            )
         return "\n".join(lines)
 
 

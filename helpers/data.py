@@ -300,13 +300,25 @@ OPENCLIPART_LAYOUT = TUXPAINT_LAYOUT
 CARTOON_LAYOUT = {
     "food": ["food/fruit/cartoon", "food/dessert/cartoon", "household/dishes/cartoon"],
     "town": ["town/cartoon", "town/monuments/cartoon", "town/houses/cartoon"],
-    "animals": [f"animals/{k}/cartoon" for k in ("insects", "marsupials", "dinosaur",
-                                                "mammals/bears", "mammals/cats", "birds")],
-    "vehicles": [f"vehicles/{k}/cartoon" for k in ("emergency", "construction", "flight",
-                                                  "flight/planes", "ship", "masstransit",
-                                                  "locomotive", "farming")],
+    "animals": [
+        f"animals/{k}/cartoon"
+        for k in ("insects", "marsupials", "dinosaur", "mammals/bears", "mammals/cats", "birds")
+    ],
+    "vehicles": [
+        f"vehicles/{k}/cartoon"
+        for k in (
+            "emergency",
+            "construction",
+            "flight",
+            "flight/planes",
+            "ship",
+            "masstransit",
+            "locomotive",
+            "farming",
+        )
+    ],
     "people & things": ["people/cartoon", "sports/cartoon", "clothes/armor/cartoon"],
-}  # fmt: skip
+}
 
 # where the Debian packages put their files (read at call time, so tests can point elsewhere)
 SYSTEM_PATHS = {
@@ -839,8 +851,12 @@ def folds(dataset: ImageSet, k: int, seed: int = 0) -> list[tuple[ImageSet, Imag
     for fold in range(k):
         held = torch.nonzero(assign == fold).flatten()
         rest = torch.nonzero(assign != fold).flatten()
-        out.append((dataset.subset(rest, name=f"{dataset.name}:fold{fold}-train"),
-                    dataset.subset(held, name=f"{dataset.name}:fold{fold}-held")))  # fmt: skip
+        out.append(
+            (
+                dataset.subset(rest, name=f"{dataset.name}:fold{fold}-train"),
+                dataset.subset(held, name=f"{dataset.name}:fold{fold}-held"),
+            )
+        )
     return out
 
 

@@ -102,8 +102,9 @@ def values(rows: Iterable[dict], metric: str, **match) -> list[float]:
     return [float(r[metric]) for r in select(rows, **match)]
 
 
-def choose(rows: Iterable[dict], by: str, metric: str = "val_acc", among: Sequence | None = None,
-           **match):  # fmt: skip
+def choose(
+    rows: Iterable[dict], by: str, metric: str = "val_acc", among: Sequence | None = None, **match
+):
     """The value of ``by`` whose rows score best on ``metric`` (validation accuracy), averaged
     over seeds — the course's one way to choose (a learning rate, a stage, a strategy) without
     looking at test. ``among``: the values to choose from, in order (default: every value the
@@ -112,8 +113,11 @@ def choose(rows: Iterable[dict], by: str, metric: str = "val_acc", among: Sequen
     """
     mine = select(rows, **match)
     found = {r[by] for r in mine}
-    options = [o for o in among if o in found] if among is not None else sorted(
-        found, key=lambda o: (isinstance(o, str), o))  # fmt: skip
+    options = (
+        [o for o in among if o in found]
+        if among is not None
+        else sorted(found, key=lambda o: (isinstance(o, str), o))
+    )
     if not options:
         raise ValueError(f"choose: no rows match {match}" + (f" among {among}" if among else ""))
     means = {o: float(np.mean(values(mine, metric, **{by: o}))) for o in options}
@@ -121,8 +125,9 @@ def choose(rows: Iterable[dict], by: str, metric: str = "val_acc", among: Sequen
     return next(o for o in options if means[o] >= best - 1e-12)
 
 
-def chosen(rows: Iterable[dict], by: str, metric: str = "val_acc", among: Sequence | None = None,
-           **match) -> list[dict]:  # fmt: skip
+def chosen(
+    rows: Iterable[dict], by: str, metric: str = "val_acc", among: Sequence | None = None, **match
+) -> list[dict]:
     """The rows (one per seed, in seed order) of the value :func:`choose` picks."""
     rows = list(rows)
     return select(rows, **match, **{by: choose(rows, by, metric, among, **match)})
@@ -142,16 +147,19 @@ def compare_rows(
     """
     seeds = [[r.get("seed") for r in rows] for rows in (a, b)]
     if seeds[0] != seeds[1]:
-        raise ValueError(f"compare_rows pairs rows by seed: one side holds seeds {seeds[0]}, "
-                         f"the other {seeds[1]}")  # fmt: skip
+        raise ValueError(
+            f"compare_rows pairs rows by seed: one side holds seeds {seeds[0]}, "
+            f"the other {seeds[1]}"
+        )
     x, y = ([float(r[metric]) for r in rows] for rows in (a, b))
     # a metric may have its own design (a damage probe on a fixed set beside a re-split target)
     own = metric.replace("acc", "design", 1)
     designs = {r.get(own, r.get("design")) for r in [*a, *b]}
     per_image = metric.replace("acc", "correct", 1)  # test_acc → test_correct, probe_acc → …
     if per_image != metric and designs == {"fixed"} and all(per_image in r for r in [*a, *b]):
-        options.setdefault("correct", tuple(np.stack([unbits(r[per_image]) for r in rows])
-                                            for rows in (a, b)))  # fmt: skip
+        options.setdefault(
+            "correct", tuple(np.stack([unbits(r[per_image]) for r in rows]) for rows in (a, b))
+        )
     elif designs == {"resplit"}:
         options.setdefault("resplit", float(np.mean([r["resplit"] for r in [*a, *b]])))
     return compare(x, y, **options)

@@ -295,8 +295,11 @@ def check_installed(name: str, root: Path, files: Sequence[Path]) -> list[str]:
     if remembered.is_file() and remembered.read_text().strip() == stamp.hexdigest():
         return []
     wanted = read_manifest(name)
-    changed = [k for k in sorted(set(rel) & set(wanted))
-               if hashlib.sha256(rel[k].read_bytes()).hexdigest() != wanted[k]]  # fmt: skip
+    changed = [
+        k
+        for k in sorted(set(rel) & set(wanted))
+        if hashlib.sha256(rel[k].read_bytes()).hexdigest() != wanted[k]
+    ]
     problems = [f"changed: {k}" for k in changed]
     problems += [f"missing: {k}" for k in sorted(set(wanted) - set(rel))]
     problems += [f"not in the manifest: {k}" for k in sorted(set(rel) - set(wanted))]

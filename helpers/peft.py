@@ -160,7 +160,8 @@ def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     if any(s.keys() != first.keys() for s in states):
         raise KeyError("the networks of a soup must have the same tensors")
     return {
-        k: torch.stack([s[k].detach() for s in states]).mean(0) if v.is_floating_point()
+        k: torch.stack([s[k].detach() for s in states]).mean(0)
+        if v.is_floating_point()
         else v.detach().clone()
         for k, v in first.items()
-    }  # fmt: skip
+    }

@@ -240,8 +240,12 @@ def summary_heatmap(
     return fig
 
 
-STATE_COLOURS = {"holds": "#cfe8cf", "undecided": "#f4efc0", "does not hold": "#f6d6b8",
-                 None: "#e6e6e6"}  # fmt: skip
+STATE_COLOURS = {
+    "holds": "#cfe8cf",
+    "undecided": "#f4efc0",
+    "does not hold": "#f6d6b8",
+    None: "#e6e6e6",
+}
 
 
 def decision_chart(cells: dict[tuple[str, str], dict], title: str = "", ax=None) -> plt.Figure:
@@ -258,8 +262,11 @@ def decision_chart(cells: dict[tuple[str, str], dict], title: str = "", ax=None)
     for i, size in enumerate(("small", "large")):
         for j, sim in enumerate(("similar", "different")):
             cell = cells.get((size, sim), {"rule": "", "measured": "not measured", "state": None})
-            ax.add_patch(plt.Rectangle((j, 1 - i), 1, 1, facecolor=STATE_COLOURS[cell["state"]],
-                                       edgecolor="k"))  # fmt: skip
+            ax.add_patch(
+                plt.Rectangle(
+                    (j, 1 - i), 1, 1, facecolor=STATE_COLOURS[cell["state"]], edgecolor="k"
+                )
+            )
             state = f"the rule {cell['state']}" if cell["state"] else "no measurement"
             parts = [f"CS231n: {cell['rule']}", cell["measured"], state]
             body = "\n\n".join(textwrap.fill(p, 30) for p in parts)
@@ -331,8 +338,15 @@ def confusion(
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.2, 3.6))
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for (i, j), n in np.ndenumerate(cm):
-        ax.text(j, i, str(n), ha="center", va="center", fontsize=8,
-                color="w" if share[i, j] > 0.5 else "k")  # fmt: skip
+        ax.text(
+            j,
+            i,
+            str(n),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="w" if share[i, j] > 0.5 else "k",
+        )
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.set_xlabel("predicted")
@@ -365,9 +379,12 @@ def _mean_ci(values: Sequence[float]) -> tuple[float, float]:
 
 
 def depth_policy(
-    rows: Sequence[dict], depth: int, policy: str, stage_names: Sequence[str],
+    rows: Sequence[dict],
+    depth: int,
+    policy: str,
+    stage_names: Sequence[str],
     reference_policy: str = "eval",
-) -> plt.Figure:  # fmt: skip
+) -> plt.Figure:
     """Fine-tuning runs by stages trained × BatchNorm policy (notebook 03's explorer).
 
     ``rows``: one dict per run with ``trainable``, ``bn_policy``, ``test_acc`` and ``change``
@@ -384,22 +401,33 @@ def depth_policy(
     shown = [policy] if reference_policy == policy else [reference_policy, policy]
     for name in shown:
         points = [
-            (k, _mean_ci([r["test_acc"] for r in rows
-                          if r["trainable"] == k and r["bn_policy"] == name]))
+            (
+                k,
+                _mean_ci(
+                    [r["test_acc"] for r in rows if r["trainable"] == k and r["bn_policy"] == name]
+                ),
+            )
             for k in depths
             if any(r["trainable"] == k and r["bn_policy"] == name for r in rows)
-        ]  # fmt: skip
+        ]
         mine = name == policy
         left.errorbar(
-            [k for k, _ in points], [m * 100 for _, (m, _) in points],
-            yerr=[h * 100 for _, (_, h) in points], fmt="o-" if mine else "s--",
-            color="tab:blue" if mine else "0.55", capsize=3, label=f"BatchNorm: {name}",
-        )  # fmt: skip
+            [k for k, _ in points],
+            [m * 100 for _, (m, _) in points],
+            yerr=[h * 100 for _, (_, h) in points],
+            fmt="o-" if mine else "s--",
+            color="tab:blue" if mine else "0.55",
+            capsize=3,
+            label=f"BatchNorm: {name}",
+        )
     mean, half = _mean_ci([r["test_acc"] for r in chosen])
     left.plot([depth], [mean * 100], "o", ms=14, mfc="none", color="tab:red", label="chosen")
-    left.set(xlabel="stages trained (the rest frozen)", ylabel="test accuracy (%)",
-             title=f"{policy}: {mean * 100:.1f} ± {half * 100:.1f} % at {depth} stage(s), "
-             f"n={len(chosen)}")  # fmt: skip
+    left.set(
+        xlabel="stages trained (the rest frozen)",
+        ylabel="test accuracy (%)",
+        title=f"{policy}: {mean * 100:.1f} ± {half * 100:.1f} % at {depth} stage(s), "
+        f"n={len(chosen)}",
+    )
     left.title.set_fontsize(9)
     left.set_xticks(depths)
     left.grid(alpha=0.3)
@@ -418,9 +446,13 @@ def depth_policy(
 
 
 def strategy_panel(
-    rows: Sequence[dict], scenario: str, strategy: str, strategies: Sequence[str],
-    rule: Sequence[str] = (), title: str = "",
-) -> plt.Figure:  # fmt: skip
+    rows: Sequence[dict],
+    scenario: str,
+    strategy: str,
+    strategies: Sequence[str],
+    rule: Sequence[str] = (),
+    title: str = "",
+) -> plt.Figure:
     """Every strategy's test accuracy in one scenario (notebook 04's explorer): one dot per seed,
     mean ± 95 % interval, the chosen strategy in colour, the rule's strategies marked with ★.
 
@@ -458,9 +490,16 @@ def _panels(n: int, width: float = 5.5, height: float = 3.3, nrows: int = 1):
 
 
 def errorbar_panels(
-    summary: Sequence[dict], x: str, line: str, panel: str | None = None, *,
-    lines: Sequence | None = None, title: str = "{}", xlabel: str = "", rotate: bool = False,
-) -> plt.Figure:  # fmt: skip
+    summary: Sequence[dict],
+    x: str,
+    line: str,
+    panel: str | None = None,
+    *,
+    lines: Sequence | None = None,
+    title: str = "{}",
+    xlabel: str = "",
+    rotate: bool = False,
+) -> plt.Figure:
     """:func:`errorbars` of a summary: one line per value of ``line`` (``lines``: which, in that
     order) and one panel per value of ``panel`` (``title``: its format, ``"{}"`` the value)."""
     names = list(dict.fromkeys(r[panel] for r in summary)) if panel else [None]
@@ -477,9 +516,15 @@ def errorbar_panels(
 
 
 def line_panels(
-    panels: dict[str, dict[str, Sequence[float]]], x: Sequence, *, xlabel: str = "",
-    ylabel: str = "", yscale: str = "linear", rotate: bool = False, mark: float | None = None,
-) -> plt.Figure:  # fmt: skip
+    panels: dict[str, dict[str, Sequence[float]]],
+    x: Sequence,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    yscale: str = "linear",
+    rotate: bool = False,
+    mark: float | None = None,
+) -> plt.Figure:
     """One panel per key of ``panels`` (its title), one line per entry of its dict, over ``x``;
     ``mark``: a dotted vertical line at that x."""
     fig, axes = _panels(len(panels), width=5.5 if len(panels) > 1 else 6.5)
@@ -497,9 +542,15 @@ def line_panels(
 
 
 def heatmap_panels(
-    panels: dict[str, Sequence[dict]], rows: str, cols: str, *, ncols: int = 3,
-    xlabel: str = "", ylabel: str = "", cmaps: dict[str, str] | None = None,
-) -> plt.Figure:  # fmt: skip
+    panels: dict[str, Sequence[dict]],
+    rows: str,
+    cols: str,
+    *,
+    ncols: int = 3,
+    xlabel: str = "",
+    ylabel: str = "",
+    cmaps: dict[str, str] | None = None,
+) -> plt.Figure:
     """:func:`summary_heatmap` (absolute values) of each summary in ``panels`` (key: its title),
     ``ncols`` to a row; ``cmaps``: another colour map for some panels."""
     nrows = math.ceil(len(panels) / ncols)
@@ -553,14 +604,19 @@ def lr_range(results: dict[str, dict], xlabel: str = "learning rate") -> plt.Fig
 
 
 TRANSFER_STYLES = {  # variant → (colour, marker, line) in the style of Yosinski et al.'s figure
-    "BnB": ("tab:blue", "o", "-"), "BnB+": ("tab:blue", "o", "--"),
-    "AnB": ("tab:red", "s", "-"), "AnB+": ("tab:red", "s", "--"), "RnB": ("tab:gray", "^", ":"),
-    "BnB probe": ("tab:cyan", "v", ":"), "AnB probe": ("tab:orange", "D", ":"),
-}  # fmt: skip
+    "BnB": ("tab:blue", "o", "-"),
+    "BnB+": ("tab:blue", "o", "--"),
+    "AnB": ("tab:red", "s", "-"),
+    "AnB+": ("tab:red", "s", "--"),
+    "RnB": ("tab:gray", "^", ":"),
+    "BnB probe": ("tab:cyan", "v", ":"),
+    "AnB probe": ("tab:orange", "D", ":"),
+}
 
 
-def transfer_by_layer(summary: Sequence[dict], variants: dict[str, Sequence[str]],
-                      titles: dict[str, str]) -> plt.Figure:  # fmt: skip
+def transfer_by_layer(
+    summary: Sequence[dict], variants: dict[str, Sequence[str]], titles: dict[str, str]
+) -> plt.Figure:
     """Notebook 05's figure, after Yosinski et al. (2014): test accuracy against the layers
     copied (``cut``), a line per variant, the base network's mean ± 95 % band; a panel per target
     of ``variants`` (target → variants), titled by ``titles``."""
@@ -575,10 +631,21 @@ def transfer_by_layer(summary: Sequence[dict], variants: dict[str, Sequence[str]
             ys, cis = (np.nan_to_num([r[k] for r in pts]) * 100 for k in ("mean", "ci"))
             colour, marker, ls = TRANSFER_STYLES.get(v, ("k", "o", "-"))
             label = v if target == "b" else v.replace("nB", "n-digits")
-            ax.errorbar([r["cut"] for r in pts], ys, yerr=cis, color=colour, marker=marker, ls=ls,
-                        capsize=3, label=label)  # fmt: skip
-        ax.set(xlabel="layers copied from the base network (n)", ylabel="test accuracy (%)",
-               title=titles[target])  # fmt: skip
+            ax.errorbar(
+                [r["cut"] for r in pts],
+                ys,
+                yerr=cis,
+                color=colour,
+                marker=marker,
+                ls=ls,
+                capsize=3,
+                label=label,
+            )
+        ax.set(
+            xlabel="layers copied from the base network (n)",
+            ylabel="test accuracy (%)",
+            title=titles[target],
+        )
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -587,8 +654,9 @@ def transfer_by_layer(summary: Sequence[dict], variants: dict[str, Sequence[str]
 CALL_COLOURS = {"similar": "tab:green", "borderline": "tab:olive", "different": "tab:orange"}
 
 
-def distance_bars(distances: dict, proxies: dict[str, float] | None = None,
-                  proxy_threshold: float | None = None) -> plt.Figure:  # fmt: skip
+def distance_bars(
+    distances: dict, proxies: dict[str, float] | None = None, proxy_threshold: float | None = None
+) -> plt.Figure:
     """Distance to ImageNet per set (:class:`helpers.similarity.ImageNetDistance`: bars with
     their 95 % intervals, coloured by the call, the threshold dashed) and, when given, the proxy
     A-distance to reference photos beside it with its own threshold."""

@@ -65,8 +65,15 @@ class TorchLogistic(ClassifierMixin, BaseEstimator):
             w0 = torch.as_tensor(previous, dtype=X.dtype)
             w0 = w0 @ basis if basis is not None else w0
             b0 = torch.as_tensor(self.intercept_, dtype=X.dtype)
-        w, b = _lbfgs(Xr, target, w0, b0, penalty=1.0 / (2 * self.C * len(X)),
-                      max_iter=self.max_iter, tol=self.tol)  # fmt: skip
+        w, b = _lbfgs(
+            Xr,
+            target,
+            w0,
+            b0,
+            penalty=1.0 / (2 * self.C * len(X)),
+            max_iter=self.max_iter,
+            tol=self.tol,
+        )
         w = w @ basis.T if basis is not None else w
         self.coef_, self.intercept_ = w.numpy(), b.numpy()
         return self
@@ -94,9 +101,15 @@ def _row_space(X: torch.Tensor) -> torch.Tensor | None:
 def _lbfgs(X, target, w0, b0, *, penalty: float, max_iter: int, tol: float):
     """Minimise mean cross-entropy + ``penalty`` · ‖w‖² from ``(w0, b0)`` with L-BFGS."""
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=tol,
-                            tolerance_change=1e-12, history_size=20,
-                            line_search_fn="strong_wolfe")  # fmt: skip
+    opt = torch.optim.LBFGS(
+        [w, b],
+        lr=1,
+        max_iter=max_iter,
+        tolerance_grad=tol,
+        tolerance_change=1e-12,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -324,12 +337,21 @@ def probe_splits(
         raise KeyError(f"probe_splits needs train, val and test; missing {sorted(missing)}")
     y = {k: _labels(split[k]) for k in ("train", "val", "test")}
     if select == "cv":
-        result = fit_probe_cv(features["train"], y["train"], kind=kind, Cs=Cs, seed=seed,
-                              scaler=scaler)  # fmt: skip
+        result = fit_probe_cv(
+            features["train"], y["train"], kind=kind, Cs=Cs, seed=seed, scaler=scaler
+        )
         result.scores["val"] = result.accuracy(features["val"], y["val"])
     else:
-        result = fit_probe(features["train"], y["train"], features["val"], y["val"], kind=kind,
-                           Cs=Cs, seed=seed, scaler=scaler)  # fmt: skip
+        result = fit_probe(
+            features["train"],
+            y["train"],
+            features["val"],
+            y["val"],
+            kind=kind,
+            Cs=Cs,
+            seed=seed,
+            scaler=scaler,
+        )
     result.train_accuracy = result.accuracy(features["train"], y["train"])
     result.test_correct = result.predict(features["test"]) == _np(y["test"])
     result.test_accuracy = float(result.test_correct.mean()) if len(result.test_correct) else 0.0

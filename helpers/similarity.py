@@ -46,13 +46,22 @@ BOOTSTRAP = 200
 
 def batchnorm_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.BatchNorm2d]]:
     """The model's BatchNorm layers with running statistics, in forward order."""
-    return [(name, m) for name, m in model.named_modules()
-            if isinstance(m, torch.nn.BatchNorm2d) and m.running_mean is not None]  # fmt: skip
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.BatchNorm2d) and m.running_mean is not None
+    ]
 
 
 @torch.inference_mode()
-def layer_moments(backbone, images: torch.Tensor, *, image_size: int | None = None,
-                  batch_size: int = 32, device=None) -> dict[str, np.ndarray]:  # fmt: skip
+def layer_moments(
+    backbone,
+    images: torch.Tensor,
+    *,
+    image_size: int | None = None,
+    batch_size: int = 32,
+    device=None,
+) -> dict[str, np.ndarray]:
     """Per BatchNorm layer, the first and second moment of each input channel on each image:
     ``{layer: float64 (2, N, C)}`` for uint8 ``images`` ``(N, 3 or 1, H, W)``."""
     model, prep = backbone.model, backbone.preprocessing(image_size)
@@ -120,12 +129,21 @@ class ImageNetDistance:
         return "borderline"
 
     def __str__(self) -> str:
-        return (f"{self.value:.3f} (95 % interval {self.low:.3f}–{self.high:.3f}, {self.n} images;"
-                f" similar below {self.threshold}) → {self.call}")  # fmt: skip
+        return (
+            f"{self.value:.3f} (95 % interval {self.low:.3f}–{self.high:.3f}, {self.n} images;"
+            f" similar below {self.threshold}) → {self.call}"
+        )
 
 
-def imagenet_distance(backbone, images, *, image_size: int | None = None, boots: int = BOOTSTRAP,
-                      seed: int = 0, device=None) -> ImageNetDistance:  # fmt: skip
+def imagenet_distance(
+    backbone,
+    images,
+    *,
+    image_size: int | None = None,
+    boots: int = BOOTSTRAP,
+    seed: int = 0,
+    device=None,
+) -> ImageNetDistance:
     """How far ``images`` (an :class:`ImageSet` or uint8 ``(N, C, H, W)``) are from ImageNet:
     see the module text. ``image_size``: default, the backbone's own."""
     images = images.images if isinstance(images, ImageSet) else images
@@ -147,5 +165,6 @@ def imagenet_distance(backbone, images, *, image_size: int | None = None, boots:
     # the basic bootstrap's, which carries the same correction
     low, high = 2 * value - np.percentile(resampled, [97.5, 2.5])
     value = 2 * value - float(np.mean(resampled))
-    return ImageNetDistance(value, float(low), float(high), len(images), per_layer=per_layer,
-                            used=used)  # fmt: skip
+    return ImageNetDistance(
+        value, float(low), float(high), len(images), per_layer=per_layer, used=used
+    )

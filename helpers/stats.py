@@ -100,8 +100,10 @@ class Verdict:
         if isinstance(other, str):
             raise TypeError(f"compare a verdict by its word: v.word == {other!r}")
         if isinstance(other, Verdict):
-            mine, theirs = (self.word, self.diff, self.half, self.n), (
-                other.word, other.diff, other.half, other.n)  # fmt: skip
+            mine, theirs = (
+                (self.word, self.diff, self.half, self.n),
+                (other.word, other.diff, other.half, other.n),
+            )
             return mine == theirs
         return NotImplemented
 
@@ -134,8 +136,10 @@ class Verdict:
             return f"{self.amount(self.diff)}" + (f" {self.unit}" if self.scale == "linear" else "")
         if self.scale == "linear":
             return f"{self.amount(self.diff)} ± {self.amount(self.half, False)} {self.unit}"
-        ends = sorted((self.amount(self.diff - self.half), self.amount(self.diff + self.half)),
-                      key=lambda s: float(s[1:]))  # fmt: skip
+        ends = sorted(
+            (self.amount(self.diff - self.half), self.amount(self.diff + self.half)),
+            key=lambda s: float(s[1:]),
+        )
         errors = "errors " if self.scale == "error" else ""
         return f"{errors}{self.amount(self.diff)} ({ends[0]}–{ends[1]})"
 
@@ -213,8 +217,12 @@ class Verdict:
         for a difference, from −margin for a recommendation, inside the margin for a match
         (negative: on the other side; NaN for a descriptive comparison)."""
         m = self.margin or 0.0
-        return {"better": self.diff, "worse": -self.diff, "not worse": self.diff + m,
-                "equivalent": m - abs(self.diff)}.get(expect, math.nan)  # fmt: skip
+        return {
+            "better": self.diff,
+            "worse": -self.diff,
+            "not worse": self.diff + m,
+            "equivalent": m - abs(self.diff),
+        }.get(expect, math.nan)
 
     def seeds_for(self, expect: str | None) -> int | None:
         """The seeds this design would need to answer the claim whose supporting word is
@@ -246,8 +254,9 @@ class Verdict:
         return any(abs(abs(self._z(b)) - crit) < 1 for b in edges if b is not None)
 
 
-def answer(v: Verdict, expect: str | None, p_support: float | None = None,
-           p_refute: float | None = None) -> str:  # fmt: skip
+def answer(
+    v: Verdict, expect: str | None, p_support: float | None = None, p_refute: float | None = None
+) -> str:
     """Whether the claim holds: "holds" (the supporting test significant), "does not hold"
     (the refuting one), else "undecided" — with the p values given (Holm-adjusted within the
     claim's family), else the verdict's own; "–" for a descriptive comparison."""
@@ -418,8 +427,18 @@ def _decide(mean: float, d: np.ndarray, D, resplit, shape: dict) -> Verdict:
         if mean == 0 and margin is not None:
             word = "equivalent"
         note = f"the {n} differences are all equal: decided by their sign"
-        return Verdict(word, mean, 0.0, n, p=0.0 if mean else 1.0, se=0.0, df=n - 1.0, note=note,
-                       equal=True, **shape)  # fmt: skip
+        return Verdict(
+            word,
+            mean,
+            0.0,
+            n,
+            p=0.0 if mean else 1.0,
+            se=0.0,
+            df=n - 1.0,
+            note=note,
+            equal=True,
+            **shape,
+        )
     se = math.sqrt(spread.var)
     crit = _t(spread.df, 0.5 + CONFIDENCE / 2)
     half = crit * se
@@ -433,9 +452,22 @@ def _decide(mean: float, d: np.ndarray, D, resplit, shape: dict) -> Verdict:
         word = "undecided"
     needed, route = _needed(mean, spread, margin, n) if word == "undecided" else (None, "")
     floor = 1.96 * math.sqrt(spread.fixed)
-    return Verdict(word, mean, half, n, p=p, detectable=detectable, needed=needed, se=se,
-                   df=spread.df, floor=floor, route=route, per_seed=spread.per_seed,
-                   fixed=spread.fixed, **shape)  # fmt: skip
+    return Verdict(
+        word,
+        mean,
+        half,
+        n,
+        p=p,
+        detectable=detectable,
+        needed=needed,
+        se=se,
+        df=spread.df,
+        floor=floor,
+        route=route,
+        per_seed=spread.per_seed,
+        fixed=spread.fixed,
+        **shape,
+    )
 
 
 def bits(correct) -> str:

@@ -115,10 +115,18 @@ def linear(
     best, stage_val = None, {}
     for layer, grid in candidates(backbone, strategy):
         probe = probes.probe_backbone(
-            backbone, split, layer=layer, image_size=image_size, grid=grid, kind="logistic_torch",
-            Cs=Cs, seed=seed, device=device, select=select,
+            backbone,
+            split,
+            layer=layer,
+            image_size=image_size,
+            grid=grid,
+            kind="logistic_torch",
+            Cs=Cs,
+            seed=seed,
+            device=device,
+            select=select,
             scaler=None if small else "standard",  # z-scoring from 5–10 images per class hurts
-        )  # fmt: skip
+        )
         stage_val[_layer_name(layer, grid)] = probe.val_accuracy
         if best is None or probe.val_accuracy > best[0].val_accuracy:
             best = (probe, _layer_name(layer, grid))
@@ -154,11 +162,20 @@ def trained(
     k = 2 if strategy == "fine-tune last 2" else backbone.num_stages
     bn_policy = "frozen" if strategy == BN_FROZEN else bn_policy
     run = training.fine_tune(
-        backbone, split, trainable_stages=k, head_lr=head_lr,
-        backbone_lr=head_lr if strategy == "scratch" else backbone_lr, epochs=epochs,
-        batch_size=batch_size, warmup_epochs=warmup_epochs, bn_policy=bn_policy,
-        augmentation=augmentation, image_size=image_size, seed=seed, device=device,
-    )  # fmt: skip
+        backbone,
+        split,
+        trainable_stages=k,
+        head_lr=head_lr,
+        backbone_lr=head_lr if strategy == "scratch" else backbone_lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        warmup_epochs=warmup_epochs,
+        bn_policy=bn_policy,
+        augmentation=augmentation,
+        image_size=image_size,
+        seed=seed,
+        device=device,
+    )
     prep = backbone.preprocessing(image_size)
 
     def accuracy(part: ImageSet) -> float:
@@ -254,8 +271,10 @@ def rule_verdict(rows: dict[str, list[dict]], rule, **options) -> dict:
     if not rule or not others:
         raise ValueError(f"need strategies inside and outside the rule; got {list(rows)}")
     flat = [{**r, "strategy": s} for s, rs in rows.items() for r in rs]
-    best = {side: experiments.choose([r for r in flat if r["strategy"] in names], "strategy")
-            for side, names in (("rule", rule), ("other", others))}  # fmt: skip
+    best = {
+        side: experiments.choose([r for r in flat if r["strategy"] in names], "strategy")
+        for side, names in (("rule", rule), ("other", others))
+    }
     verdict = experiments.compare_rows(rows[best["rule"]], rows[best["other"]], **options)
     return {"rule_best": best["rule"], "other_best": best["other"], "verdict": verdict}
 
@@ -278,8 +297,9 @@ def rule_verdicts(rows: list[dict], scenarios, **options) -> dict[str, dict]:
         flat = [r for st, rs in mine.items() if st != "scratch" for r in rs]
         pretrained = experiments.choose(flat, "strategy")
         same = {pretrained, "scratch"} == {best, other}
-        vs_scratch = None if same else experiments.compare_rows(
-            mine[pretrained], mine["scratch"], **options)  # fmt: skip
+        vs_scratch = (
+            None if same else experiments.compare_rows(mine[pretrained], mine["scratch"], **options)
+        )
         test = {st: [x["test_acc"] for x in r] for st, r in mine.items()}
         versus = f"{best} {fmt(test[best])} % vs {other} {fmt(test[other])} %"
         alone = stats.answer(v["verdict"], "not worse")
@@ -289,8 +309,15 @@ def rule_verdicts(rows: list[dict], scenarios, **options) -> dict[str, dict]:
         )
         if vs_scratch is not None:
             text += f"\n    best pretrained strategy ({pretrained}) vs from scratch: {vs_scratch}"
-        out[scenario] = {"rule": rule, **v, "pretrained": pretrained, "vs_scratch": vs_scratch,
-                         "test": test, "versus": versus, "text": text}  # fmt: skip
+        out[scenario] = {
+            "rule": rule,
+            **v,
+            "pretrained": pretrained,
+            "vs_scratch": vs_scratch,
+            "test": test,
+            "versus": versus,
+            "text": text,
+        }
     return out
 
 

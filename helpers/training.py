@@ -99,8 +99,10 @@ class Optimization:
         """From keyword arguments; an unknown one is a clear ``TypeError``."""
         known = [f.name for f in fields(cls)]
         if unknown := sorted(set(options) - set(known)):
-            raise TypeError(f"{caller}() got unknown keyword arguments {unknown}; it takes "
-                            f"{', '.join(known)} besides its own")  # fmt: skip
+            raise TypeError(
+                f"{caller}() got unknown keyword arguments {unknown}; it takes "
+                f"{', '.join(known)} besides its own"
+            )
         return cls(**options)
 
 
@@ -117,8 +119,15 @@ class _Session:
     labels: torch.Tensor
 
 
-def _set_up(model: nn.Module, train_set: ImageSet, optim: Optimization, *, device, seed: int,
-            channels_last: bool) -> _Session:  # fmt: skip
+def _set_up(
+    model: nn.Module,
+    train_set: ImageSet,
+    optim: Optimization,
+    *,
+    device,
+    seed: int,
+    channels_last: bool,
+) -> _Session:
     """Seed, move the model and the data to the device, and build the optimizer (groups copied)."""
     device = torch.device(device) if device is not None else config.pick_device()
     generator = config.seed_everything(seed)
@@ -194,8 +203,15 @@ def _scheduler(opt, optim: Optimization, epochs: int, steps_per_epoch: int):
     return torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(epochs * steps_per_epoch, warmup))
 
 
-def _train_epoch(model: nn.Module, run: _Session, prep: Preprocessing, batches: _Batches,
-                 scheduler, scaler, cached=None) -> tuple[float, float]:  # fmt: skip
+def _train_epoch(
+    model: nn.Module,
+    run: _Session,
+    prep: Preprocessing,
+    batches: _Batches,
+    scheduler,
+    scaler,
+    cached=None,
+) -> tuple[float, float]:
     """One pass over the shuffled training set; mean loss and accuracy (read once, at the end).
     With ``cached`` (a frozen prefix) the batch's stored activations replace its images."""
     loss_sum = torch.zeros((), device=run.device)
@@ -320,8 +336,9 @@ class _CachedPrefix:
         return torch.empty(len(idx), 0, device=self.acts.device)
 
 
-def _cache_prefix(model, train_set, val_set, prep, run: _Session, batches: _Batches,
-                  bn_policy: str) -> _CachedPrefix | None:  # fmt: skip
+def _cache_prefix(
+    model, train_set, val_set, prep, run: _Session, batches: _Batches, bn_policy: str
+) -> _CachedPrefix | None:
     """The frozen prefix of ``model``, computed once; None where it would not be exact, would
     not fit in ``PREFIX_LIMIT_GIB``, or its outputs do not give the network's own logits."""
     paths = _frozen_prefix_paths(model, batches.augmentation, bn_policy)
@@ -557,13 +574,21 @@ def fine_tune(
         trained = [n for n, st in backbone.stages if any(p.requires_grad for p in st.parameters())]
     else:
         trained = models.freeze_stages(backbone, trainable_stages, train_head=train_head)
-    groups = models.param_groups(backbone, head_lr=head_lr, backbone_lr=backbone_lr,
-                                 stage_lrs=stage_lrs)  # fmt: skip
+    groups = models.param_groups(
+        backbone, head_lr=head_lr, backbone_lr=backbone_lr, stage_lrs=stage_lrs
+    )
     prep = backbone.preprocessing(image_size)
-    history = fit(backbone.model, split["train"], prep, param_groups=groups,
-                  val_set=split.get("val"), **fit_options)  # fmt: skip
-    test = evaluate(backbone.model, split["test"], prep, device=fit_options.get("device"),
-                    per_image=True)  # fmt: skip
+    history = fit(
+        backbone.model,
+        split["train"],
+        prep,
+        param_groups=groups,
+        val_set=split.get("val"),
+        **fit_options,
+    )
+    test = evaluate(
+        backbone.model, split["test"], prep, device=fit_options.get("device"), per_image=True
+    )
     change = models.stage_weight_change(backbone, start)
     return _result(history, test, change=change, stages_trained=trained)
 
@@ -583,8 +608,10 @@ def cross_validate(
     same folds: the same selection budget for each.
     """
     parts = data.folds(labelled, folds, seed=seed)
-    scores = {o: float(np.mean([run({"train": tr, "test": held}, o) for tr, held in parts]))
-              for o in options}  # fmt: skip
+    scores = {
+        o: float(np.mean([run({"train": tr, "test": held}, o) for tr, held in parts]))
+        for o in options
+    }
     best = max(scores.values())
     return next(o for o in options if scores[o] >= best - 1e-12), scores
 

@@ -58,8 +58,9 @@ def _copy_limited(source, target: Path, budget: list[int]) -> None:
             out.write(chunk)
 
 
-def unpack_zip(zip_file, destination: str | Path, *, max_bytes: int = MAX_BYTES,
-               max_files: int = MAX_FILES) -> Path:  # fmt: skip
+def unpack_zip(
+    zip_file, destination: str | Path, *, max_bytes: int = MAX_BYTES, max_files: int = MAX_FILES
+) -> Path:
     """Unpack the images of ``zip_file`` (a path, bytes or a binary file) into
     ``destination`` (replaced) and return the folder of class subfolders: ``destination``
     itself, or its single top-level folder when the zip holds one (a zipped folder)."""

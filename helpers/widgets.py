@@ -134,8 +134,9 @@ def scenario_explorer(
             print(f"{world}: {scenario} was not measured here")
             return None
         title = f"{world}, {scenario} ({sizes[size]}): ★ = what the rule recommends"
-        fig = plotting.strategy_panel(rows, scenario, strategy, strategies,
-                                      rule=rules.get(scenario, ()), title=title)  # fmt: skip
+        fig = plotting.strategy_panel(
+            rows, scenario, strategy, strategies, rule=rules.get(scenario, ()), title=title
+        )
         plt.show()
         return fig
 
@@ -144,7 +145,7 @@ def scenario_explorer(
         world=widgets.Dropdown(options=list(worlds), description="world"),
         size=widgets.SelectionSlider(
             options=list(sizes), value=next(iter(sizes)), description="data size"
-        ),  # fmt: skip
+        ),
         similarity=widgets.Dropdown(options=["similar", "different"], description="similarity"),
         strategy=widgets.Dropdown(options=list(strategies), description="strategy"),
     )

@@ -30,10 +30,24 @@ def book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     env = {**os.environ, "TL_PROFILE": "quick"}
     done = subprocess.run(
-        [sys.executable, "-m", "tools.build_book", "--profile", "quick", "--timeout", "300",
-         "--out", str(out), str(ROOT / "notebooks" / "00_setup_check.ipynb")],
-        capture_output=True, text=True, env=env, timeout=600, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tools.build_book",
+            "--profile",
+            "quick",
+            "--timeout",
+            "300",
+            "--out",
+            str(out),
+            str(ROOT / "notebooks" / "00_setup_check.ipynb"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return out
 

@@ -97,8 +97,9 @@ def test_the_table_and_the_text_carry_every_claim_and_flag_fragile_ones():
 def test_a_claim_declared_once_records_its_comparisons_as_add_does():
     by_add, by_claim = claims.Ledger("xx_demo"), claims.Ledger("xx_demo")
     by_add.add("f", "claim", "A vs B", stats.compare(CLEAR, BASE), section="1", expect="worse")
-    by_add.add("f", "claim", "B vs A", stats.compare(BASE, CLEAR), section="1", world="w",
-               expect="worse")  # fmt: skip
+    by_add.add(
+        "f", "claim", "B vs A", stats.compare(BASE, CLEAR), section="1", world="w", expect="worse"
+    )
     record = by_claim.claim("f", "claim", section="1", expect="worse")
     assert record("A vs B", stats.compare(CLEAR, BASE)).word == "better"
     record("B vs A", stats.compare(BASE, CLEAR), world="w")

@@ -232,8 +232,9 @@ def interpreters() -> dict[str, str]:
     for path in filter(None, found):
         ask = "import sys; print('%d.%d' % sys.version_info[:2])"
         try:
-            version = subprocess.run([path, "-c", ask], capture_output=True, text=True,
-                                     timeout=30).stdout.strip()  # fmt: skip
+            version = subprocess.run(
+                [path, "-c", ask], capture_output=True, text=True, timeout=30
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             continue
         major, _, minor = version.partition(".")

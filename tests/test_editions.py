@@ -108,14 +108,19 @@ def test_student_notebook_runs_up_to_its_first_stub_and_the_check_fails_there(
 def test_make_student_writes_the_build_folder(tmp_path):
     out = tmp_path / "student"
     done = subprocess.run(
-        [sys.executable, "-m", "tools.make_editions", "--out", str(out),
-         str(NOTEBOOKS[-1])],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )  # fmt: skip
+        [sys.executable, "-m", "tools.make_editions", "--out", str(out), str(NOTEBOOKS[-1])],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert [p.name for p in out.iterdir()] == [NOTEBOOKS[-1].name]
     missing = subprocess.run(
         [sys.executable, "-m", "tools.make_editions", "--out", str(out), "nope.ipynb"],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
     assert missing.returncode == 2 and "no such notebook: nope.ipynb" in missing.stderr

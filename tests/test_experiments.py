@@ -215,10 +215,17 @@ def test_compare_rows_uses_the_design_the_rows_record():
     rng = np.random.default_rng(0)
     correct = rng.random((2, 3, 200)) < np.array([0.8, 0.7])[:, None, None]
     rows = [
-        [{"seed": s, "test_acc": float(c.mean()), "test_correct": experiments.bits(c),
-          "design": "fixed"} for s, c in enumerate(side)]
+        [
+            {
+                "seed": s,
+                "test_acc": float(c.mean()),
+                "test_correct": experiments.bits(c),
+                "design": "fixed",
+            }
+            for s, c in enumerate(side)
+        ]
         for side in correct
-    ]  # fmt: skip
+    ]
     plain = experiments.compare([r["test_acc"] for r in rows[0]], [r["test_acc"] for r in rows[1]])
     fixed = experiments.compare_rows(*rows)
     assert fixed.se > plain.se and fixed.df > plain.df and fixed.n == 3, "images add variance"
@@ -232,14 +239,18 @@ def test_compare_rows_uses_the_design_the_rows_record():
 
 def _rows(**per_strategy):
     """Rows of strategies: name=(validation accuracies, test accuracies), one per seed."""
-    return {name: [{"seed": i, "val_acc": v, "test_acc": t} for i, (v, t) in enumerate(zip(*vt))]
-            for name, vt in per_strategy.items()}  # fmt: skip
+    return {
+        name: [{"seed": i, "val_acc": v, "test_acc": t} for i, (v, t) in enumerate(zip(*vt))]
+        for name, vt in per_strategy.items()
+    }
 
 
 def test_a_rule_is_a_recommendation_tested_against_the_best_other_strategy():
-    rows = _rows(top=([0.7, 0.72, 0.71], [0.70, 0.71, 0.72]),
-                 earlier=([0.8, 0.82, 0.79], [0.80, 0.83, 0.81]),
-                 scratch=([0.75, 0.7, 0.8], [0.6, 0.9, 0.7]))  # fmt: skip
+    rows = _rows(
+        top=([0.7, 0.72, 0.71], [0.70, 0.71, 0.72]),
+        earlier=([0.8, 0.82, 0.79], [0.80, 0.83, 0.81]),
+        scratch=([0.75, 0.7, 0.8], [0.6, 0.9, 0.7]),
+    )
     out = strategies.rule_verdict(rows, ["top"], margin=0.03)
     assert (out["rule_best"], out["other_best"]) == ("top", "earlier")
     assert stats.answer(out["verdict"], "not worse") == "does not hold"
@@ -249,8 +260,10 @@ def test_a_rule_is_a_recommendation_tested_against_the_best_other_strategy():
     # chosen on validation, judged on test: a strategy that wins on validation but is clearly
     # worse on test does not hold; one 1.8 points behind, inside a ±3 margin, does
     behind = _rows(rule=([0.9] * 3, [0.700, 0.712, 0.705]), other=([0.8] * 3, [0.80, 0.81, 0.80]))
-    assert stats.answer(strategies.rule_verdict(behind, ["rule"], margin=0.03)["verdict"],
-                        "not worse") == "does not hold"  # fmt: skip
+    assert (
+        stats.answer(strategies.rule_verdict(behind, ["rule"], margin=0.03)["verdict"], "not worse")
+        == "does not hold"
+    )
     close = _rows(rule=([0.9] * 3, [0.782, 0.792, 0.783]), other=([0.8] * 3, [0.80, 0.81, 0.80]))
     v = strategies.rule_verdict(close, ["rule"], margin=0.03)["verdict"]
     assert v.word == "worse" and stats.answer(v, "not worse") == "holds"
@@ -261,8 +274,11 @@ def test_a_rule_is_a_recommendation_tested_against_the_best_other_strategy():
 
 def test_choose_picks_on_validation_and_breaks_ties_by_sorted_order():
     means = {1e-2: [0.5, 0.7], 1e-3: [0.6, 0.6], 1e-4: [0.3, 0.4]}
-    rows = [{"lr": lr, "seed": s, "val_acc": acc} for lr, accs in means.items()
-            for s, acc in enumerate(accs)]  # fmt: skip
+    rows = [
+        {"lr": lr, "seed": s, "val_acc": acc}
+        for lr, accs in means.items()
+        for s, acc in enumerate(accs)
+    ]
     assert experiments.choose(rows, "lr") == 1e-3, "a tie of means goes to the smaller value"
     assert [r["seed"] for r in experiments.chosen(rows, "lr")] == [0, 1]
     with pytest.raises(ValueError, match="no rows match"):

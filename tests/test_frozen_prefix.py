@@ -33,10 +33,19 @@ def _train(name, frozen, bn_policy, monkeypatch, *, full, augmentation=None, siz
     ds = _images(channels=net.in_channels, side=size or 28)
     groups = models.param_groups(net, head_lr=1e-2, backbone_lr=3e-3)
     history = training.fit(
-        net.model, ds, net.preprocessing(size), param_groups=groups, epochs=3, batch_size=16,
-        bn_policy=bn_policy, augmentation=augmentation, val_set=ds, seed=1, progress=False,
+        net.model,
+        ds,
+        net.preprocessing(size),
+        param_groups=groups,
+        epochs=3,
+        batch_size=16,
+        bn_policy=bn_policy,
+        augmentation=augmentation,
+        val_set=ds,
+        seed=1,
+        progress=False,
         device="cpu",
-    )  # fmt: skip
+    )
     return net.model.state_dict(), history, len(calls)
 
 
@@ -94,6 +103,14 @@ def test_a_network_without_stage_paths_trains_on_the_full_path(monkeypatch):
     monkeypatch.delenv("TL_FROZEN_PREFIX", raising=False)
     calls = []
     net.model.stages[0].register_forward_hook(lambda *_: calls.append(1))
-    training.fit(net.model, _images(), net.preprocessing(), epochs=2, batch_size=16,
-                 bn_policy="eval", progress=False, device="cpu")  # fmt: skip
+    training.fit(
+        net.model,
+        _images(),
+        net.preprocessing(),
+        epochs=2,
+        batch_size=16,
+        bn_policy="eval",
+        progress=False,
+        device="cpu",
+    )
     assert len(calls) == 2 * 3

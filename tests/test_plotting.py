@@ -104,12 +104,17 @@ def _depth_rows():
     """Runs as notebook 03 hands them to its explorer: depth × policy × seed."""
     stages = ["a", "b", "c"]
     return stages, [
-        {"trainable": k, "bn_policy": p, "seed": s, "test_acc": 0.5 + k / 10 + s / 100,
-         "change": {st: (i >= 3 - k) * (k + 1.0) for i, st in enumerate(stages)}}
+        {
+            "trainable": k,
+            "bn_policy": p,
+            "seed": s,
+            "test_acc": 0.5 + k / 10 + s / 100,
+            "change": {st: (i >= 3 - k) * (k + 1.0) for i, st in enumerate(stages)},
+        }
         for k in (0, 1, 3)
         for p in ("eval", "train")
         for s in range(2)
-    ]  # fmt: skip
+    ]
 
 
 def test_depth_policy_draws_the_chosen_runs():
@@ -163,9 +168,11 @@ def test_scenario_explorer_draws_headless(monkeypatch):
         plotting, "strategy_panel", lambda rows, sc, st, *a, **k: drawn.append((sc, st))
     )
     widgets.scenario_explorer(
-        {"lab": _scenario_rows()}, {"small": "few", "large": "many"}, ["linear", "fine-tune"],
+        {"lab": _scenario_rows()},
+        {"small": "few", "large": "many"},
+        ["linear", "fine-tune"],
         {"small-similar": ["linear"]},
-    )  # fmt: skip
+    )
     assert drawn == [("small-similar", "linear")]
 
 
@@ -198,8 +205,9 @@ def test_line_and_heatmap_panels_and_the_lr_range():
     plt.close(fig)
     summary = experiments.summarise(
         [{"h": h, "b": b, "seed": 0, "acc": h * b} for h in (1, 2) for b in (1, 2)],
-        ["h", "b"], "acc",
-    )  # fmt: skip
+        ["h", "b"],
+        "acc",
+    )
     panels = {"one": summary, "two": summary, "three": summary}
     fig = plotting.heatmap_panels(panels, "h", "b", ncols=2, cmaps={"two": "viridis"})
     shown = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
@@ -234,11 +242,18 @@ def test_code_maps_and_the_transfer_figure():
 
 def test_lr_runs_group_rows_per_setting_in_seed_order():
     rows = [
-        {"backbone_lr": b, "head_lr": 1e-2, "schedule": "s", "seed": seed, "test_acc": b + seed,
-         "history": {"train_loss": [seed]}, "change": {"conv1": b}}
+        {
+            "backbone_lr": b,
+            "head_lr": 1e-2,
+            "schedule": "s",
+            "seed": seed,
+            "test_acc": b + seed,
+            "history": {"train_loss": [seed]},
+            "change": {"conv1": b},
+        }
         for b in (0.0, 1e-3)
         for seed in (0, 1)
-    ]  # fmt: skip
+    ]
     runs = widgets.lr_runs(rows)
     assert list(runs) == [(0.0, 1e-2, "s"), (1e-3, 1e-2, "s")]
     assert runs[(1e-3, 1e-2, "s")]["test_acc"] == [1e-3, 1 + 1e-3]
@@ -249,8 +264,10 @@ def test_lr_runs_group_rows_per_setting_in_seed_order():
 def test_distance_bars_draw_each_set_with_its_interval_and_the_thresholds():
     from helpers import similarity
 
-    d = {name: similarity.ImageNetDistance(v, v * 0.9, v * 1.1, 50)
-         for name, v in (("photos", 0.04), ("drawings", 0.1))}  # fmt: skip
+    d = {
+        name: similarity.ImageNetDistance(v, v * 0.9, v * 1.1, 50)
+        for name, v in (("photos", 0.04), ("drawings", 0.1))
+    }
     fig = plotting.distance_bars(d, {"photos": 1.6, "drawings": 1.9}, 1.0)
     left, right = fig.axes
     assert [t.get_text() for t in left.get_yticklabels()] == ["photos", "drawings"]

@@ -177,8 +177,12 @@ def test_nearest_class_mean_and_knn_are_probes_chosen_on_validation():
     assert set(knn.val_curve) == set(probes.KS) and knn.C in probes.KS
     assert knn.accuracy(xte, yte) > 0.9
     ncm = probes.fit_probe(xtr, ytr, xva, yva, kind="ncm")
-    means = np.stack([(xtr[ytr == c] / xtr[ytr == c].norm(dim=1, keepdim=True)).mean(0).numpy()
-                      for c in range(3)])  # fmt: skip
+    means = np.stack(
+        [
+            (xtr[ytr == c] / xtr[ytr == c].norm(dim=1, keepdim=True)).mean(0).numpy()
+            for c in range(3)
+        ]
+    )
     means /= np.linalg.norm(means, axis=1, keepdims=True)
     x = (xte / xte.norm(dim=1, keepdim=True)).numpy()
     assert (ncm.predict(xte) == (x @ means.T).argmax(1)).all()

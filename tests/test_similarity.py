@@ -98,7 +98,8 @@ def test_the_advisor_calls_a_folder_of_real_photographs_similar(tmp_path):
         buffer = io.BytesIO()
         Image.fromarray(crop).save(buffer, "JPEG", quality=90)
         (folder / f"{i}.jpg").write_bytes(buffer.getvalue())
-    report = advisor.advise(tmp_path / "mine", seeds=[0, 1], image_size=64, epochs=1,
-                            progress=False, plot=False)  # fmt: skip
+    report = advisor.advise(
+        tmp_path / "mine", seeds=[0, 1], image_size=64, epochs=1, progress=False, plot=False
+    )
     assert report.imagenet.call == "similar", str(report.imagenet)
     assert report.scenario == "small-similar" and "BatchNorm" in str(report)

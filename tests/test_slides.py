@@ -90,8 +90,11 @@ def test_the_overflow_check_finds_a_line_past_the_slide_edge(tmp_path):
     nb = nbformat.v4.new_notebook()
     fits, wide = "x = " + "1 + " * 24 + "1", "y = " + "2 + " * 44 + "2"
     words = nbformat.v4.new_output("stream", name="stdout", text="word " * 80 + "\n")
-    cells = [nbformat.v4.new_markdown_cell("# a deck"), nbformat.v4.new_code_cell(fits),
-             nbformat.v4.new_code_cell(wide, outputs=[words])]  # fmt: skip
+    cells = [
+        nbformat.v4.new_markdown_cell("# a deck"),
+        nbformat.v4.new_code_cell(fits),
+        nbformat.v4.new_code_cell(wide, outputs=[words]),
+    ]
     for cell, kind in zip(cells, ("slide", "slide", "slide")):
         cell.metadata["slideshow"] = {"slide_type": kind}
     nb.cells = cells

@@ -225,18 +225,36 @@ def test_fine_tune_is_notebook_03s_four_lines():
 
     ours = fresh()
     run = training.fine_tune(
-        ours, split, trainable_stages=2, head_lr=3e-3, backbone_lr=3e-4, epochs=2,
-        batch_size=8, augmentation={"scale": (0.7, 1.0), "flip": False}, seed=1, device="cpu",
-    )  # fmt: skip
+        ours,
+        split,
+        trainable_stages=2,
+        head_lr=3e-3,
+        backbone_lr=3e-4,
+        epochs=2,
+        batch_size=8,
+        augmentation={"scale": (0.7, 1.0), "flip": False},
+        seed=1,
+        device="cpu",
+    )
     by_hand = fresh()
     models.replace_head(by_hand, len(ds.classes), seed=1)  # 2. new head
     models.freeze_stages(by_hand, trainable_stages=2)  # 3. freeze below the cut
     groups = models.param_groups(by_hand, head_lr=3e-3, backbone_lr=3e-4)  # 4. LRs
     training.fit(
-        by_hand.model, ds, by_hand.preprocessing(), param_groups=groups, epochs=2, batch_size=8,
-        warmup_epochs=1.0, bn_policy="eval", augmentation={"scale": (0.7, 1.0), "flip": False},
-        val_set=ds, seed=1, progress=False, device="cpu",
-    )  # fmt: skip
+        by_hand.model,
+        ds,
+        by_hand.preprocessing(),
+        param_groups=groups,
+        epochs=2,
+        batch_size=8,
+        warmup_epochs=1.0,
+        bn_policy="eval",
+        augmentation={"scale": (0.7, 1.0), "flip": False},
+        val_set=ds,
+        seed=1,
+        progress=False,
+        device="cpu",
+    )
     # exact on purpose: both call `fit` with the same arguments, so the same kernels in the same
     # order; a difference means the recipe drifted from 03's lines
     for (name, a), b in zip(ours.model.state_dict().items(), by_hand.model.state_dict().values()):
@@ -264,8 +282,9 @@ def test_fine_tune_keeps_a_callers_freeze_and_can_freeze_the_head():
         and all(n.startswith(("stages.1.0", "fc")) for n in moved)
     ), moved
     head = {n: p.detach().clone() for n, p in net.head.named_parameters()}
-    training.fine_tune(net, split, trainable_stages=["conv5"], train_head=False, new_head=False,
-                       **opts)  # fmt: skip
+    training.fine_tune(
+        net, split, trainable_stages=["conv5"], train_head=False, new_head=False, **opts
+    )
     assert all(torch.equal(p, head[n]) for n, p in net.head.named_parameters()), "head fixed"
 
 
@@ -275,8 +294,9 @@ def test_cross_validation_chooses_on_held_out_folds_with_the_same_folds_for_ever
     ds = data.ImageSet(images, torch.arange(12) % 3, ["a", "b", "c"], "tiny")
     parts = data.folds(ds, 2, seed=0)
     held = [set(h.images[:, 0, 0, 0].tolist()) for _, h in parts]
-    assert [len(h) for _, h in parts] == [6, 6] and all(t.counts() == {c: 2 for c in "abc"}
-                                                        for t, _ in parts)  # fmt: skip
+    assert [len(h) for _, h in parts] == [6, 6] and all(
+        t.counts() == {c: 2 for c in "abc"} for t, _ in parts
+    )
     seen = []
 
     def run(split, lr):

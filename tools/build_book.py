@@ -161,10 +161,11 @@ def main() -> None:
         "--cold", action="store_true", help="empty data/cache/{features,results,lab} first"
     )
     parser.add_argument(
-        "--record", action="store_true",
+        "--record",
+        action="store_true",
         help="merge the times into benchmarks/course_times.json (<profile>-reference where the "
         "notebook read reference rows)",
-    )  # fmt: skip
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args()
     rows = course_map((ROOT / "README.md").read_text())

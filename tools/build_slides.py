@@ -49,8 +49,9 @@ def slide_assets(out: Path) -> bool:
     """Copy reveal.js (dist, notes plugin), require.js and jQuery into ``<out>/assets/``."""
     if not (ASSETS / "reveal.js" / "dist" / "reveal.js").exists() and shutil.which("npm"):
         with tempfile.TemporaryDirectory() as tmp:
-            done = subprocess.run(["npm", "pack", "--silent", *PACKAGES], cwd=tmp,
-                                  capture_output=True)  # fmt: skip
+            done = subprocess.run(
+                ["npm", "pack", "--silent", *PACKAGES], cwd=tmp, capture_output=True
+            )
             if done.returncode == 0:
                 for tgz in Path(tmp).glob("*.tgz"):
                     with tarfile.open(tgz) as tar:
@@ -127,10 +128,15 @@ OUTPUT_ONLY = "output_only"  # cells whose code is bookkeeping: the slides show 
 
 def to_slides(nb: nbformat.NotebookNode, title: str, local: bool) -> str:
     urls = (
-        dict(reveal_url_prefix="assets/reveal.js", require_js_url="assets/require.js",
-             jquery_url="assets/jquery.min.js", mathjax_url="assets/mathjax-standin.js")
-        if local else {}
-    )  # fmt: skip
+        dict(
+            reveal_url_prefix="assets/reveal.js",
+            require_js_url="assets/require.js",
+            jquery_url="assets/jquery.min.js",
+            mathjax_url="assets/mathjax-standin.js",
+        )
+        if local
+        else {}
+    )
     config = Config(
         {"TagRemovePreprocessor": {"enabled": True, "remove_input_tags": {OUTPUT_ONLY}}}
     )

@@ -73,9 +73,14 @@ def _polling_client():
 def client(nb, *, cwd: Path, timeout: int = 3600, **hooks):
     """A :class:`PollingClient` for ``nb`` running in ``cwd`` (widget state stored, as
     ``nbconvert --execute`` does)."""
-    return _polling_client()(nb, timeout=timeout, kernel_name="python3",
-                             resources={"metadata": {"path": str(cwd)}},
-                             store_widget_state=True, **hooks)  # fmt: skip
+    return _polling_client()(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+        store_widget_state=True,
+        **hooks,
+    )
 
 
 @contextlib.contextmanager
@@ -113,8 +118,11 @@ def progress_printer(name: str, cells: list, stream=sys.stdout):
     def executed(cell, cell_index, execute_reply, **_):
         done = code.index(cell) + 1 if cell in code else 0
         minutes, seconds = divmod(int(monotonic() - start), 60)
-        print(f"  {name}: cell {done}/{len(code)} done, {minutes}:{seconds:02d} elapsed",
-              file=stream, flush=True)  # fmt: skip
+        print(
+            f"  {name}: cell {done}/{len(code)} done, {minutes}:{seconds:02d} elapsed",
+            file=stream,
+            flush=True,
+        )
 
     return executed
 
@@ -130,8 +138,14 @@ def failed_cell(nb) -> str:
     return f"code cell {code.index(where) + 1} of {len(code)} (id {where.get('id')}): {first[:60]}"
 
 
-def in_kernel(path: Path, *, timeout: int = 3600, progress: bool = False, cwd: Path | None = None,
-              env: dict[str, str] | None = None) -> Executed:  # fmt: skip
+def in_kernel(
+    path: Path,
+    *,
+    timeout: int = 3600,
+    progress: bool = False,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Executed:
     """Execute the notebook at ``path`` in a fresh kernel (with ``env`` added to the
     environment, in ``cwd``: default its folder); a failing cell stops it and is named."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError

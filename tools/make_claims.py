@@ -69,8 +69,10 @@ def render(rows: list[dict]) -> str:
     lines = ["# Claims ledger", "", INTRO, "## The reference runs", ""]
     for name, p in sorted(provenance().items()):
         if any(r["notebook"] == p["notebook"].removesuffix(".ipynb") for r in rows):
-            lines.append(f"- `{name}`: {p['profile']} profile, {p['date']}, {p['machine']}, "
-                         f"torch {p['torch']}, commit {str(p['commit'])[:10]}")  # fmt: skip
+            lines.append(
+                f"- `{name}`: {p['profile']} profile, {p['date']}, {p['machine']}, "
+                f"torch {p['torch']}, commit {str(p['commit'])[:10]}"
+            )
     fragile = sum(bool(r.get("fragile")) for r in rows)
     words = {"holds": "hold", "does not hold": "do not hold", "undecided": "undecided"}
     words["–"] = "descriptive"
@@ -95,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += found
     order = sorted({r["notebook"] for r in rows})
     rows.sort(key=lambda r: order.index(r["notebook"]))  # stable: each ledger's own order
-    for path, text in ((CLAIMS_JSON, json.dumps(rows, indent=1, ensure_ascii=False) + "\n"),
-                       (CLAIMS_MD, render(rows))):  # fmt: skip
+    for path, text in (
+        (CLAIMS_JSON, json.dumps(rows, indent=1, ensure_ascii=False) + "\n"),
+        (CLAIMS_MD, render(rows)),
+    ):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text)
         tmp.replace(path)

@@ -105,8 +105,9 @@ def run_until_stub(path: Path, profile: str = "quick", timeout: int = 1800):
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    first = next((i for i, c in enumerate(nb.cells) if "stub" in c.metadata.get("tags", [])),
-                 len(nb.cells))  # fmt: skip
+    first = next(
+        (i for i, c in enumerate(nb.cells) if "stub" in c.metadata.get("tags", [])), len(nb.cells)
+    )
     os.environ.update(TL_PROFILE=profile, MPLBACKEND="Agg")
     client = execute.client(nb, cwd=ROOT / "notebooks", timeout=timeout)
     error = None

@@ -112,8 +112,10 @@ def main() -> None:
         print(f"   {seconds / 60:.1f} min, peak {gib:.1f} GiB", flush=True)
         if not args.missing:
             if load["shared"]:
-                print(f"{nb.name}: not recorded as a runtime: other work used "
-                      f"{load['other_cpu_share']:.0%} of the cores")  # fmt: skip
+                print(
+                    f"{nb.name}: not recorded as a runtime: other work used "
+                    f"{load['other_cpu_share']:.0%} of the cores"
+                )
             else:
                 record(args.profile, nb.name, seconds, gib, cold=True, how="make reference", **load)
         tmp = book.with_suffix(".tmp")

@@ -2,7 +2,12 @@
 
     python -m tools.notebook_weight [NOTEBOOK ...] [--json]
 
-Notebook code is counted in non-empty lines of code cells. Each line is given one role:
+Every notebook is measured (``notebooks/NN_*.ipynb``, whatever comes next). Notebook code is
+counted in statements (each simple statement and each compound statement's header, as the
+syntax tree has them), in characters (of non-empty lines, indentation left out) and in
+non-empty lines; the share of lines wider than ``WIDE`` columns and the ``# fmt: skip`` markers
+of the whole tree (helpers, tools, tests, benchmarks, notebooks) are counted too, against the
+targets in ``TARGETS``. Each line is also given one role:
 
 - **bootstrap** — the setup cell (the one that installs the course on Colab) and the environment
   cell after it;
@@ -36,6 +41,13 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+WIDE = 79  # columns a line may use before it is counted wide
+SKIP = "# fmt" + ": skip"  # written so that this file does not count itself
+TARGETS = {
+    "median statements per cell": 10,
+    "share of lines wider than 79": 0.10,
+    SKIP + " in the tree": 10,
+}
 DRAWING = ("plt.", "ax.", "axes", "fig.", "plotting.", "row[", "ax[")
 BOOKKEEPING = ("run_grid(", "experiments.grid(", "results_path(", "origin(")
 RESULTS = ("select(", "values(", "summarise(", "print_table(", "fmt_ci(", "fmt(", "pivot(")
@@ -115,26 +127,60 @@ def cell_roles(cell, is_setup: bool) -> dict[str, int]:
     return roles
 
 
+def statements(source: str) -> int:
+    """Statements in a cell's code: every node of the syntax tree that is a statement."""
+    try:
+        tree = ast.parse(_transform(source))
+    except SyntaxError:
+        return sum(
+            1 for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+        )
+    return sum(isinstance(node, ast.stmt) for node in ast.walk(tree))
+
+
 def notebook_measures(path: Path) -> dict:
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code"]
     sizes, roles, fmt_skip, marked, long_cells = [], {}, 0, 0, []
+    counts, chars, wide = [], 0, 0
     for i, cell in enumerate(cells):
-        n = sum(1 for ln in cell.source.splitlines() if ln.strip())
+        text = [ln for ln in cell.source.splitlines() if ln.strip()]
+        n = len(text)
         sizes.append(n)
+        counts.append(statements(cell.source))
+        chars += sum(len(ln.strip()) for ln in text)
+        wide += sum(len(ln) > WIDE for ln in text)
         # the Colab bootstrap and the environment cell after it (thread pools, versions)
         is_setup = "COURSE_URL" in cell.source and i < 2 or cell.source.startswith("# The environ")
         for role, count in cell_roles(cell, is_setup).items():
             roles[role] = roles.get(role, 0) + count
-        fmt_skip += cell.source.count("# fmt: skip")
+        fmt_skip += cell.source.count(SKIP)
         marked += cell.source.startswith("# extra code –")
         configuration = cell.source.startswith("# Configuration")
         if n > 40 and not configuration:
             long_cells.append(f"{path.stem[:2]} cell {i} ({n} lines)")
     return {
-        "cells": len(cells), "lines": sum(sizes), "sizes": sizes, "roles": roles,
-        "fmt_skip": fmt_skip, "extra_code": marked, "long_cells": long_cells,
-    }  # fmt: skip
+        "cells": len(cells),
+        "lines": sum(sizes),
+        "sizes": sizes,
+        "statements": counts,
+        "characters": chars,
+        "wide lines": wide,
+        "roles": roles,
+        "fmt_skip": fmt_skip,
+        "extra_code": marked,
+        "long_cells": long_cells,
+    }
+
+
+def tree_skips(root: Path = ROOT) -> int:
+    """``# fmt: skip`` markers in the whole tree: the Python files and the notebooks."""
+    found = 0
+    for folder in ("helpers", "tools", "tests", "benchmarks"):
+        found += sum(p.read_text().count(SKIP) for p in (root / folder).glob("*.py"))
+    for path in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"):
+        found += notebook_measures(path)["fmt_skip"]
+    return found
 
 
 def helper_functions(root: Path = ROOT / "helpers") -> list[tuple[str, int]]:
@@ -150,15 +196,23 @@ def helper_functions(root: Path = ROOT / "helpers") -> list[tuple[str, int]]:
 def measure(notebooks: list[Path]) -> dict:
     per = {p.stem: notebook_measures(p) for p in notebooks}
     sizes = [n for m in per.values() for n in m["sizes"]]
+    counts = [n for m in per.values() for n in m["statements"]]
     roles: dict[str, int] = {}
     for m in per.values():
         for role, count in m["roles"].items():
             roles[role] = roles.get(role, 0) + count
     lines = sum(roles.values())
     long_helpers = [(name, n) for name, n in helper_functions() if n > 40]
+    code_lines = sum(m["lines"] for m in per.values())
     return {
         "notebooks": [p.stem for p in notebooks],
-        "code lines": sum(m["lines"] for m in per.values()),
+        "code lines": code_lines,
+        "statements": sum(counts),
+        "characters": sum(m["characters"] for m in per.values()),
+        "median statements per cell": statistics.median(counts) if counts else 0,
+        "share of lines wider than 79": sum(m["wide lines"] for m in per.values())
+        / max(code_lines, 1),
+        SKIP + " in the tree": tree_skips(),
         "lesson share": roles.get("lesson", 0) / max(lines, 1),
         "roles": dict(sorted(roles.items(), key=lambda kv: -kv[1])),
         "code cells": len(sizes),
@@ -166,34 +220,47 @@ def measure(notebooks: list[Path]) -> dict:
         "cells over 40 lines (outside the configuration cell)": [
             c for m in per.values() for c in m["long_cells"]
         ],
-        "fmt: skip": sum(m["fmt_skip"] for m in per.values()),
         "cells marked extra code": sum(m["extra_code"] for m in per.values()),
         "helper functions over 40 lines": long_helpers,
         "per notebook lines": {k: m["lines"] for k, m in per.items()},
+        "per notebook statements": {k: sum(m["statements"]) for k, m in per.items()},
     }
+
+
+def missed(result: dict) -> list[str]:
+    """The targets (``TARGETS``) the measures miss."""
+    return [f"{k}: {result[k]:.3g} (target ≤ {v})" for k, v in TARGETS.items() if result[k] > v]
 
 
 def _print(result: dict) -> None:
     print("| measure | value |")
     print("| --- | --- |")
-    print(f"| notebook code lines (non-empty) | {result['code lines']:,} |")
+    print(
+        f"| notebook code: statements, lines, characters | {result['statements']:,}, "
+        f"{result['code lines']:,}, {result['characters']:,} |"
+    )
+    print(
+        f"| median statements per code cell | {result['median statements per cell']:g} "
+        f"({result['code cells']} cells; median lines {result['median code cell']:g}) |"
+    )
+    print(f"| lines wider than {WIDE} columns | {result['share of lines wider than 79']:.1%} |")
+    print(f"| `{SKIP}` in the tree | {result[SKIP + ' in the tree']} |")
     shares = ", ".join(f"{k} {v}" for k, v in result["roles"].items())
     print(
-        f"| share of notebook code that is the lesson | {result['lesson share']:.0%} ({shares}) |"
+        f"| share of notebook lines that is the lesson | {result['lesson share']:.0%} ({shares}) |"
     )
-    print(f"| median code cell | {result['median code cell']:g} lines "
-          f"({result['code cells']} cells) |")  # fmt: skip
     long = result["cells over 40 lines (outside the configuration cell)"]
-    print(f"| code cells over 40 non-empty lines outside the configuration cell | {len(long)} "
-          f"{'(' + '; '.join(long) + ')' if long else ''} |")  # fmt: skip
-    print(f"| `# fmt: skip` in notebooks | {result['fmt: skip']} |")
-    print(f"| cells marked `# extra code –` | {result['cells marked extra code']} of "
-          f"{result['code cells']} |")  # fmt: skip
+    print(f"| code cells over 40 non-empty lines outside the configuration cell | {len(long)} |")
+    print(
+        f"| cells marked `# extra code –` | {result['cells marked extra code']} of "
+        f"{result['code cells']} |"
+    )
     helpers = result["helper functions over 40 lines"]
     names = ", ".join(f"`{n}` {k}" for n, k in helpers)
     print(f"| helper functions over 40 lines | {len(helpers)} ({names}) |")
-    per = ", ".join(f"{k[:2]} {v}" for k, v in result["per notebook lines"].items())
-    print(f"\nlines per notebook: {per}")
+    per = ", ".join(f"{k[:2]} {v}" for k, v in result["per notebook statements"].items())
+    print(f"\nstatements per notebook: {per}")
+    print("targets: " + ("; ".join(missed(result)) or "all met"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--json", action="store_true", help="print the measures as JSON")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("0[0-8]_*.ipynb"))
+    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     missing = [str(p) for p in notebooks if not p.exists()]
     if missing:
         print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)

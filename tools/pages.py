@@ -47,7 +47,7 @@ def course_map(readme: str) -> list[dict]:
                     "file": m.group(3),
                     "idea": m.group(4).strip(),
                     "runtime": cells[0] if cells else "",
-                }  # fmt: skip
+                }
             )
     return rows
 

@@ -29,10 +29,19 @@ CLAIMS = Path(__file__).resolve().parent.parent / "data" / "reference" / "claims
 def verdict_of(row: dict) -> stats.Verdict:
     """A claim's verdict rebuilt from its ledger row's numbers."""
     margin = row.get("margin_value")
-    return stats.Verdict(row["verdict"], row["diff"], row["half"], row["n"], se=row["se"],
-                         margin=margin, scale=row["scale"], per_seed=row["per_seed"],
-                         fixed=row["fixed"], detectable=row["detectable"],
-                         floor=row["floor"])  # fmt: skip
+    return stats.Verdict(
+        row["verdict"],
+        row["diff"],
+        row["half"],
+        row["n"],
+        se=row["se"],
+        margin=margin,
+        scale=row["scale"],
+        per_seed=row["per_seed"],
+        fixed=row["fixed"],
+        detectable=row["detectable"],
+        floor=row["floor"],
+    )
 
 
 def plan(row: dict) -> str:
@@ -60,8 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         detects = stats.Verdict("", 0, 0, 2, scale=r["scale"]).bound(r["detectable"])
         detects = detects.lstrip("±") if math.isfinite(r["detectable"] or math.nan) else "–"
-        cells = [r["notebook"][:2], r["claim"], r["comparison"], r["question"],
-                 r["Δ ± 95 % CI"], str(r["n"]), detects, plan(r)]  # fmt: skip
+        cells = [
+            r["notebook"][:2],
+            r["claim"],
+            r["comparison"],
+            r["question"],
+            r["Δ ± 95 % CI"],
+            str(r["n"]),
+            detects,
+            plan(r),
+        ]
         print("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return 0
 

@@ -121,8 +121,12 @@ def ledger_rows(namespace: dict) -> list[dict]:
         return []
     rows = []
     for row in ledger.rows():
-        rows.append({k: (v if isinstance(v, (str, int, float, type(None))) else str(v))
-                     for k, v in row.items()})  # fmt: skip
+        rows.append(
+            {
+                k: (v if isinstance(v, (str, int, float, type(None))) else str(v))
+                for k, v in row.items()
+            }
+        )
     return rows
 
 

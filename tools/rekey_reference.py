@@ -102,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = args.notebooks or sorted({p["notebook"] for p in PROVENANCE.values()})
     os.environ.update(TL_RESULTS="reference", MPLBACKEND="Agg")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout.strip()  # fmt: skip
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     plan, problems = {}, []
     for notebook in chosen:
         nb = Path(notebook).name if notebook.endswith(".ipynb") else f"{notebook}.ipynb"
@@ -127,8 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     prov = json.loads(book.read_text())
     for name, (grid, checked) in sorted(plan.items()):
         kept = rewrite(name, grid)
-        entry = {"date": dt.date.today().isoformat(), "commit": commit, "rows": kept,
-                 "recomputed": [c["cell"] for c in checked]}  # fmt: skip
+        entry = {
+            "date": dt.date.today().isoformat(),
+            "commit": commit,
+            "rows": kept,
+            "recomputed": [c["cell"] for c in checked],
+        }
         prov["files"][name].setdefault("rekeyed", []).append(entry)
         print(f"{name}: {kept} rows re-keyed")
     tmp = book.with_suffix(".tmp")

@@ -81,12 +81,16 @@ def current_commit(root: Path = ROOT) -> str:
     """HEAD's commit, refusing while the code a notebook installs has uncommitted changes."""
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "helpers", "requirements.txt", "pyproject.toml"],
-        cwd=root, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if dirty:
         raise SystemExit(f"commit these first — the pinned commit would not hold them:\n{dirty}")
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                          text=True, check=True).stdout.strip()  # fmt: skip
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,9 +89,13 @@ class LoadMeter:
         capacity = max(self.seconds, 1e-9) * (os.cpu_count() or 1)
         used, total = _own_seconds() - own, _busy_seconds() - busy
         other = max(0.0, total - used) / capacity
-        self.load = {"load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
-                     "cpu_share": round(used / capacity, 3), "other_cpu_share": round(other, 3),
-                     "shared": other > SHARED_LIMIT}  # fmt: skip
+        self.load = {
+            "load_before": round(load, 2),
+            "load_after": round(os.getloadavg()[0], 2),
+            "cpu_share": round(used / capacity, 3),
+            "other_cpu_share": round(other, 3),
+            "shared": other > SHARED_LIMIT,
+        }
 
 
 def measure(
@@ -109,11 +113,19 @@ def measure(
         env["TL_RESULTS"] = results
     with tempfile.TemporaryDirectory() as tmp:
         out = str(keep / profile) if keep else tmp
-        cmd = [sys.executable, "-m", "tools.run_notebook", "--timeout=3600", "--output-dir", out,
-               str(notebook)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "tools.run_notebook",
+            "--timeout=3600",
+            "--output-dir",
+            out,
+            str(notebook),
+        ]
         with LoadMeter() as meter:
-            proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)  # fmt: skip
+            proc = subprocess.Popen(
+                cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             parent, peak = psutil.Process(proc.pid), 0
             while proc.poll() is None:
                 try:
