@@ -18,6 +18,7 @@ One module per job, from the bottom up (no module imports one above it):
 - ``features`` — CNN codes and per-stage features, cached on disk
 - ``similarity`` — how far images are from ImageNet, read from BatchNorm's stored statistics
 - ``probes`` — linear classifiers on features (C chosen on validation)
+- ``prefix`` — a frozen prefix computed once: leading stages that train unchanged, run once
 - ``training`` — ``fit``/``evaluate``, the LR range test, 03's fine-tuning recipe
 - ``classifier`` — a fine-tuned classifier to keep: one file with weights, class names and
   preprocessing; prediction on new images

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import config, data, models
+from . import config, data, models, prefix
 from .config import amp_settings
 from .data import ImageSet
 from .preprocessing import Preprocessing
@@ -241,154 +240,6 @@ def _train_epoch(
     return loss_sum.item() / n, correct.item() / n
 
 
-class _Feeder(nn.Module):
-    """Stands in for the first frozen module: returns the stored activations of the batch."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rows
-
-
-class _StopPrefix(Exception):
-    pass
-
-
-PREFIX_LIMIT_GIB = 1.0  # activations kept for a frozen prefix, at most (else the full path runs)
-
-
-def _frozen_prefix_paths(model: nn.Module, augmentation, bn_policy: str) -> list[str]:
-    """The module paths of the leading stages that compute the same output for an image in
-    every epoch: every parameter frozen, BatchNorm in eval mode under ``bn_policy``, no active
-    dropout, no augmentation before them. Empty when there are none (or ``TL_FROZEN_PREFIX=0``)."""
-    stages = getattr(model, "stage_paths", None)
-    if not stages or augmentation is not None or os.environ.get("TL_FROZEN_PREFIX") == "0":
-        return []
-    model.train()
-    models.apply_bn_policy(model, bn_policy)
-    paths = []
-    for stage in stages:
-        modules = [models.get_module(model, path) for path in stage]
-        inner = [m for top in modules for m in top.modules()]
-        if any(p.requires_grad for m in modules for p in m.parameters()) or any(
-            _varies(m) for m in inner
-        ):
-            break
-        paths += stage
-    return paths
-
-
-def _varies(m: nn.Module) -> bool:
-    """A module whose output changes from epoch to epoch in training mode."""
-    if isinstance(m, nn.modules.batchnorm._BatchNorm):
-        return m.training
-    rate = getattr(m, "p", getattr(m, "drop_prob", 0.0)) if "Drop" in type(m).__name__ else 0.0
-    return m.training and bool(rate)
-
-
-@torch.no_grad()
-def _prefix_outputs(model, last: str, images, prep, run: _Session, batch_size: int):
-    """The output of the module at ``last`` for every image, one forward pass cut short."""
-    store = {}
-
-    def hook(module, inputs, output):
-        store["x"] = output
-        raise _StopPrefix
-
-    handle = models.get_module(model, last).register_forward_hook(hook)
-    chunks = []
-    try:
-        for idx in _batches(len(images), batch_size, False, None):
-            x = prep(images[idx.to(images.device)]).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.amp):
-                try:
-                    model(x)
-                except _StopPrefix:
-                    pass
-            chunks.append(store["x"])
-    finally:
-        handle.remove()
-    return torch.cat(chunks)
-
-
-class _CachedPrefix:
-    """Frozen leading stages computed once: their outputs for the training (and validation)
-    images, and the network with those stages swapped for a feeder while it trains."""
-
-    def __init__(self, model, paths, acts, val):
-        self.model, self.paths, self.acts, self.val = model, paths, acts, val
-        self.feeder = _Feeder()
-        self.saved = {p: models.get_module(model, p) for p in paths}
-
-    def __enter__(self):
-        for i, path in enumerate(self.paths):
-            models.set_module(self.model, path, self.feeder if i == 0 else nn.Identity())
-        return self
-
-    def __exit__(self, *exc):
-        for path, module in self.saved.items():
-            models.set_module(self.model, path, module)
-
-    def batch(self, idx: torch.Tensor) -> torch.Tensor:
-        self.feeder.rows = self.acts[idx]
-        return torch.empty(len(idx), 0, device=self.acts.device)
-
-
-def _cache_prefix(
-    model, train_set, val_set, prep, run: _Session, batches: _Batches, bn_policy: str
-) -> _CachedPrefix | None:
-    """The frozen prefix of ``model``, computed once; None where it would not be exact, would
-    not fit in ``PREFIX_LIMIT_GIB``, or its outputs do not give the network's own logits."""
-    paths = _frozen_prefix_paths(model, batches.augmentation, bn_policy)
-    if not paths:
-        return None
-    probe = _prefix_outputs(model, paths[-1], run.images[:2], prep, run, 2)
-    images = len(train_set) + (len(val_set) if val_set is not None else 0)
-    if probe[0].numel() * probe.element_size() * images > PREFIX_LIMIT_GIB * 2**30:
-        return None
-    acts = _prefix_outputs(model, paths[-1], run.images, prep, run, max(batches.size, 64))
-    val = None
-    if val_set is not None:
-        val_images, val_labels = _on_device(val_set, run.device)
-        val = (_prefix_outputs(model, paths[-1], val_images, prep, run, 256), val_labels)
-    cached = _CachedPrefix(model, paths, acts, val)
-    return cached if _agrees(model, cached, prep, run) else None
-
-
-@torch.no_grad()
-def _agrees(model, cached: _CachedPrefix, prep, run: _Session) -> bool:
-    """Whether the network with its prefix read from the cache gives its own logits on a few
-    training images (eval mode: nothing changes, no random number is drawn)."""
-    model.eval()
-    idx = torch.arange(min(8, len(run.labels)), device=run.device)
-    x = prep(run.images[idx]).contiguous(memory_format=torch.channels_last)
-    with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.amp):
-        full = model(x).float()
-        with cached:
-            fed = model(cached.batch(idx)).float()
-    return fed.shape == full.shape and torch.allclose(fed, full, rtol=1e-3, atol=1e-4)
-
-
-@torch.no_grad()
-def _cached_evaluate(model, cached: _CachedPrefix, run: _Session) -> dict[str, float]:
-    """:func:`evaluate` on the validation set, the frozen prefix read from the cache."""
-    model.eval()
-    acts, labels = cached.val
-    loss_sum = torch.zeros((), device=run.device)
-    correct = torch.zeros((), device=run.device, dtype=torch.long)
-    for idx in _batches(len(labels), 256, False, None):
-        idx = idx.to(run.device)
-        cached.feeder.rows = acts[idx]
-        with torch.autocast(run.device.type, dtype=run.dtype, enabled=run.amp):
-            logits = model(torch.empty(len(idx), 0, device=run.device))
-        loss_sum += F.cross_entropy(logits.float(), labels[idx], reduction="sum")
-        correct += (logits.argmax(1) == labels[idx]).sum()
-    n = max(len(labels), 1)
-    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
-
-
 HISTORY = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -426,7 +277,18 @@ def fit(
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.amp and run.dtype == torch.float16)
     batches = _Batches(batch_size, augmentation, channels_last, optim.label_smoothing)
     history: dict[str, list[float]] = {k: [] for k in HISTORY}
-    cached = _cache_prefix(model, train_set, val_set, prep, run, batches, bn_policy)
+    cached = prefix.cache(
+        model,
+        run.images,
+        _on_device(val_set, run.device) if val_set is not None else None,
+        prep,
+        device=run.device,
+        dtype=run.dtype,
+        amp=run.amp,
+        augmentation=batches.augmentation,
+        bn_policy=bn_policy,
+        batch_size=max(batch_size, 64),
+    )
     with cached or contextlib.nullcontext():
         for _ in (bar := tqdm(range(epochs), desc="epochs", disable=not progress)):
             start = time.perf_counter()
@@ -445,7 +307,7 @@ def _validate(model, val_set, prep, run: _Session, cached) -> dict[str, float]:
     if val_set is None:
         return {}
     if cached is not None:
-        return _cached_evaluate(model, cached, run)
+        return cached.evaluate()
     return evaluate(model, val_set, prep, device=run.device)
 
 
@@ -541,6 +403,11 @@ def lr_range_test(
         model.load_state_dict(saved)
         model.eval()
     return _range_summary(*(list(x) for x in zip(*found)) if found else ([], [], []))
+
+
+# notebook 03's recipe, which 08 uses too: the new head at 3e-3, the pretrained stages 10× slower,
+# one warm-up epoch (04's, strategies.RECIPE, keeps them 3× slower: a recipe of its own)
+RECIPE_03 = dict(head_lr=3e-3, backbone_lr=3e-4, warmup_epochs=1)
 
 
 def fine_tune(

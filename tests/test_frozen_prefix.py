@@ -10,7 +10,7 @@ and without BatchNorm updates above the cut; where it could not be exact the ful
 import pytest
 import torch
 
-from helpers import data, models, training
+from helpers import data, models, prefix, training
 
 
 def _images(n=48, channels=1, side=28, classes=4, seed=0):
@@ -89,7 +89,7 @@ def test_the_full_path_runs_where_the_prefix_would_not_be_exact(case, monkeypatc
     bn_policy = "train" if case.startswith("batchnorm") else "eval"
     frozen = 0 if case == "nothing frozen" else 2
     if case == "too large":
-        monkeypatch.setattr(training, "PREFIX_LIMIT_GIB", 1e-6)
+        monkeypatch.setattr(prefix, "LIMIT_GIB", 1e-6)
     _, _, calls = _train("labcnn", frozen, bn_policy, monkeypatch, full=False, **kwargs)
     # every epoch runs the first stage: 3 training and 1 validation batches (plus, when too large,
     # the two images that measured the activations)
