@@ -62,31 +62,46 @@ def test_torch_logistic_matches_sklearn_objective():
         assert (ours.predict(x) == sk.predict(x)).mean() > 0.97
 
 
-def test_svm_probe_solves_the_primal_objective():
-    """The svm probe uses liblinear's dual solver: the same squared-hinge objective as the
-    primal one, so both reach the same minimum where both converge (more samples than
-    features, the case where scikit-learn would pick the primal)."""
+def _svm_objective(model, x, y, C):
+    """liblinear's one-vs-rest objective: ½‖(w, b)‖² + C Σ max(0, 1 − t·f(x))² over classes (one
+    separator for two classes)."""
+    import numpy as np
+
+    classes = np.unique(y)
+    positives = classes[1:] if len(classes) == 2 else classes
+    total = 0.0
+    for k, c in enumerate(positives):
+        t = np.where(y == c, 1.0, -1.0)
+        w, b = model.coef_[k], model.intercept_[k]
+        margin = np.maximum(0, 1 - t * (x @ w + b))
+        total += 0.5 * (w @ w + b * b) + C * (margin**2).sum()
+    return total
+
+
+@pytest.mark.parametrize(
+    "n, d, classes", [(120, 6, 3), (40, 300, 4), (60, 5, 2)], ids=["n>d", "d>n", "two classes"]
+)
+def test_svm_probe_reaches_liblinears_optimum(n, d, classes):
+    """The torch SVM minimises liblinear's objective: the same minimum as LinearSVC's primal
+    solver run to a tight tolerance, and the same predictions — with more images than features,
+    with many more features than images (solved in the rows' span) and with two classes."""
     import numpy as np
     from sklearn.svm import LinearSVC
 
-    x, y = _blobs(n=120, d=6, seed=4)
+    g = torch.Generator().manual_seed(4)
+    y = torch.arange(n) % classes
+    x = torch.randn(n, d, generator=g) + 2 * torch.nn.functional.one_hot(y, d).float()
     x, y = x.double().numpy(), y.numpy()
-
-    def objective(model, C):  # one-vs-rest: ½‖w‖² + C Σ max(0, 1 − t·f(x))², summed over classes
-        total = 0.0
-        for k in range(3):
-            t = np.where(y == k, 1.0, -1.0)
-            w, b = model.coef_[k], model.intercept_[k]
-            margin = np.maximum(0, 1 - t * (x @ w + b))
-            total += 0.5 * (w @ w + b * b) + C * (margin**2).sum()  # liblinear penalises b too
-        return total
-
     for C in (0.01, 1.0):
         ours = probes.make_probe("svm", C, scaler=None).fit(x, y)[-1]
-        primal = LinearSVC(C=C, dual=False, tol=1e-8, max_iter=100_000).fit(x, y)
-        assert ours.dual is True
-        assert objective(ours, C) == pytest.approx(objective(primal, C), rel=1e-3)
+        primal = LinearSVC(C=C, dual=False, tol=1e-10, max_iter=100_000).fit(x, y)
+        assert isinstance(ours, probes.TorchSVM)
+        assert _svm_objective(ours, x, y, C) == pytest.approx(
+            _svm_objective(primal, x, y, C), rel=1e-4
+        )
         assert (ours.predict(x) == primal.predict(x)).mean() > 0.97
+        assert ours.decision_function(x).shape == primal.decision_function(x).shape
+    assert np.array_equal(np.unique(ours.predict(x)), np.unique(y))
 
 
 def test_fit_probe_torch_kind():
