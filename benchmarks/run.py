@@ -9,10 +9,14 @@ run.
 2. fine-tuning throughput, ``helpers.training.fit`` vs a tutorial loop, Lite0 and ResNet-18
    (random weights: throughput does not depend on the values) at 64, 128 and 224 px;
 3. input pipeline alone: uint8 tensor cache + batched crop/flip/normalise vs PIL image folder;
-4. linear head: full-batch L-BFGS in torch vs scikit-learn ``LogisticRegression(lbfgs)``, same C;
+4. linear probes: full-batch L-BFGS in torch vs scikit-learn's ``LogisticRegression(lbfgs)`` and
+   ``LinearSVC`` (liblinear's dual), same C, same objective;
 5. feature-extraction efficiency: achieved FLOP/s over the fp32 matmul rate, and bf16 vs fp32 on
    CPU;
-6. a frozen prefix computed once vs the full path in ``training.fit`` (notebook 05's AnB row).
+6. a frozen prefix computed once vs the full path in ``training.fit`` (notebook 05's AnB row);
+7. the shipped classifier (notebook 08): PyTorch fp32 vs onnxruntime fp32 vs onnxruntime int8 —
+   images per second, file size, and int8's accuracy against fp32 over seeds on fixed test
+   images, with the course's verdict.
 
 Prints one Markdown table (ours, baseline, ratio) per measurement. The photos come from the
 Tux Paint dataset, written once as PNG files into an image folder (``--photos``; made if missing).
@@ -325,35 +329,66 @@ def bench_pipeline(root: Path, size: int, n_images: int) -> None:
 # ----------------------------------------------------------------------------- 4. linear head
 
 
-def bench_linear_head(C: float = 0.1) -> None:
+def bench_linear_head(C: float = 0.1, n: int = 5000) -> None:
+    """02's probes: the torch solvers against scikit-learn's on the same standardised codes and
+    the same ``C`` — logistic regression (L-BFGS in torch vs ``LogisticRegression(lbfgs)``) and
+    the linear SVM (L-BFGS on the squared hinge vs liblinear's dual ``LinearSVC``). Same objective
+    printed for both: a faster solver counts only if it reaches the same minimum."""
+    import warnings
+
     import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
 
-    mnist = data.load_dataset("mnist5k")
+    mnist = data.subset_per_class(data.load_dataset("mnist5k"), n // 10, seed=0)
     feats = features.extract_features(models.load_backbone("lite0"), mnist, image_size=64)
     X = StandardScaler().fit_transform(feats.numpy()).astype(np.float64)
     y = mnist.labels.numpy()
 
-    def objective(W, b):
-        z = X @ W.T + b
+    def logistic_objective(m):
+        z = X @ m.coef_.T + m.intercept_
         z = z - z.max(1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-        return -C * logp[np.arange(len(X)), y].sum() + 0.5 * (W**2).sum()
+        return -C * logp[np.arange(len(X)), y].sum() + 0.5 * (m.coef_**2).sum()
 
-    t_sk, sk = timed(lambda: LogisticRegression(C=C, max_iter=5000).fit(X, y), torch.device("cpu"))
-    t_ours, ours = timed(lambda: probes.TorchLogistic(C=C).fit(X, y), torch.device("cpu"))
+    def svm_objective(m):
+        t = np.where(y[:, None] == np.arange(m.coef_.shape[0]), 1.0, -1.0)
+        hinge = np.maximum(0, 1 - t * (X @ m.coef_.T + m.intercept_))
+        return 0.5 * ((m.coef_**2).sum() + (m.intercept_**2).sum()) + C * (hinge**2).sum()
+
+    cpu = torch.device("cpu")
+    pairs = {
+        "logistic": (
+            lambda: probes.TorchLogistic(C=C).fit(X, y),
+            lambda: LogisticRegression(C=C, max_iter=5000).fit(X, y),
+            logistic_objective,
+        ),
+        "linear SVM": (
+            lambda: probes.TorchSVM(C=C).fit(X, y),
+            lambda: LinearSVC(C=C, dual=True, max_iter=2000).fit(X, y),
+            svm_objective,
+        ),
+    }
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for name, (mine, theirs, objective) in pairs.items():
+            t_ours, ours = timed(mine, cpu)
+            t_sk, sk = timed(theirs, cpu)
+            agree = (ours.predict(X) == sk.predict(X)).mean()
+            rows += [
+                (f"{name}: fit time", f"{t_ours:.2f} s", f"{t_sk:.2f} s", f"{t_sk / t_ours:.1f}×"),
+                (
+                    f"{name}: objective (lower is better); same prediction on {agree:.1%}",
+                    f"{objective(ours):.3f}",
+                    f"{objective(sk):.3f}",
+                    "–",
+                ),
+            ]
     table(
-        f"4. Linear head: {X.shape[0]} × {X.shape[1]} Lite0 codes, 10 classes, C = {C}, CPU",
-        [
-            ("fit time", f"{t_ours:.2f} s", f"{t_sk:.2f} s", f"{t_sk / t_ours:.1f}×"),
-            (
-                "objective (lower is better)",
-                f"{objective(ours.coef_, ours.intercept_):.2f}",
-                f"{objective(sk.coef_, sk.intercept_):.2f}",
-                "–",
-            ),
-        ],
+        f"4. Linear probes: {X.shape[0]} × {X.shape[1]} Lite0 codes, 10 classes, C = {C}, CPU", rows
     )
 
 
@@ -474,12 +509,92 @@ def bench_frozen_prefix(cuts=(4, 5), per_class: int = 100, epochs: int = 8, pair
     table("6. Frozen prefix computed once vs the full path (training.fit, lab CNN, CPU)", rows)
 
 
+# ----------------------------------------------------------------------------- 7. shipping
+
+
+def bench_shipping(seeds=(0, 1, 2), size: int = 128, epochs: int = 4, margin: float = 0.02) -> None:
+    """Lite0 fine-tuned on Tux Paint's photos (every stage, 03's recipe) once per seed, with a
+    fixed test set; each network exported to ONNX and quantized to int8 (calibrated on its own
+    training images). Speed: the best of three passes over the test images, batches of 32, one
+    process; int8 against fp32: a non-inferiority question with a margin of ``margin`` declared
+    here, answered with the test images' noise counted (``stats.compare(correct=...)``)."""
+    from helpers import classifier, stats
+
+    photos = data.load_dataset("tuxpaint")
+    pool, test = data.held_out(photos, 0.3, seed=0)
+    test_x = classifier.at_size(test.images, size)
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            split = data.make_splits(pool, train=None, val=0.15, test=0, seed=seed) | {"test": test}
+            net = models.load_backbone("lite0")
+            recipe = {**training.RECIPE_03, "epochs": epochs, "image_size": size, "seed": seed}
+            training.fine_tune(net, split, trainable_stages=net.num_stages, **recipe)
+            net.labels = list(photos.classes)
+            saved = classifier.save_classifier(net, Path(tmp) / f"{seed}.pt", net.labels, size)
+            kept = classifier.load_classifier(saved)
+            fp32 = classifier.export_onnx(kept, Path(tmp) / f"{seed}.onnx")
+            calibration = classifier.at_size(split["train"].images, size)
+            int8 = classifier.quantize_int8(fp32, Path(tmp) / f"{seed}.int8.onnx", calibration)
+            forms = {"PyTorch fp32": saved, "onnxruntime fp32": fp32, "onnxruntime int8": int8}
+            for row in classifier.compare_formats(kept, forms, test_x, test.labels):
+                rows.setdefault(row["form"], []).append(row)
+    torch_rate = [r["images/s"] for r in rows["PyTorch fp32"]]
+    median = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    lines = []
+    for form in ("onnxruntime fp32", "onnxruntime int8"):
+        rate = [r["images/s"] for r in rows[form]]
+        ratios = [a / b for a, b in zip(rate, torch_rate)]
+        lines.append(
+            (
+                f"{form} vs PyTorch fp32: images/s (median of {len(seeds)} networks)",
+                f"{median(rate):,.0f}",
+                f"{median(torch_rate):,.0f}",
+                f"{median(ratios):.2f}× ({', '.join(f'{r:.2f}' for r in ratios)})",
+            )
+        )
+    mb = {form: rows[form][0]["MB"] for form in rows}
+    lines.append(
+        (
+            "file size, int8 vs PyTorch",
+            f"{mb['onnxruntime int8']:.1f} MB",
+            f"{mb['PyTorch fp32']:.1f} MB",
+            f"{mb['PyTorch fp32'] / mb['onnxruntime int8']:.1f}× smaller",
+        )
+    )
+    acc = {form: [r["accuracy"] for r in rows[form]] for form in rows}
+    correct = [[r["correct"] for r in rows[form]] for form in ("onnxruntime int8", "PyTorch fp32")]
+    verdict = stats.compare(
+        acc["onnxruntime int8"], acc["PyTorch fp32"], margin=margin, correct=correct
+    )
+    agreement = [r["agreement"] for r in rows["onnxruntime int8"]]
+    lines += [
+        (
+            "test accuracy (mean over seeds)",
+            f"int8 {100 * sum(acc['onnxruntime int8']) / len(seeds):.1f} %",
+            f"fp32 {100 * sum(acc['PyTorch fp32']) / len(seeds):.1f} %",
+            "–",
+        ),
+        (
+            f"int8 − fp32 accuracy, {len(seeds)} seeds × {len(test)} test images",
+            str(verdict),
+            f"not worse by {100 * margin:.0f} points: {stats.answer(verdict, 'not worse')}",
+            "–",
+        ),
+        ("int8: top class as fp32's", ", ".join(f"{a:.0%}" for a in agreement), "", "–"),
+    ]
+    table(
+        f"7. Shipping: Lite0 fine-tuned on Tux Paint, {size} px, CPU, {len(test)} test images",
+        lines,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "--quick", action="store_true", help="small sizes: a smoke run, not a measurement"
     )
-    parser.add_argument("--only", nargs="+", type=int, default=[1, 2, 3, 4, 5, 6])
+    parser.add_argument("--only", nargs="+", type=int, default=[1, 2, 3, 4, 5, 6, 7])
     parser.add_argument("--photos", type=Path, default=None)
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
@@ -509,6 +624,8 @@ def main() -> None:
             )
         if 6 in args.only:
             bench_frozen_prefix(per_class=20 if args.quick else 100, epochs=2 if args.quick else 8)
+        if 7 in args.only:
+            bench_shipping(seeds=(0, 1) if args.quick else (0, 1, 2), epochs=1 if args.quick else 4)
 
 
 if __name__ == "__main__":

@@ -149,3 +149,66 @@ def scenario_explorer(
         similarity=widgets.Dropdown(options=["similar", "different"], description="similarity"),
         strategy=widgets.Dropdown(options=list(strategies), description="strategy"),
     )
+
+
+def uploaded_images(value, size: int) -> tuple[torch.Tensor, list[str], list[str]]:
+    """The files of a ``FileUpload``'s value as uint8 images ``(N, 3, size, size)`` (padded with
+    white, as :func:`helpers.classifier.predict` does), their names, and a line for each file
+    that is not a readable image. Takes ipywidgets 8's value (a tuple of dicts with ``name`` and
+    ``content``) and 7's (a dict of name → ``{"content": …}``)."""
+    import io
+
+    from . import data
+
+    files = value.items() if isinstance(value, Mapping) else ((f["name"], f) for f in value)
+    images, names, bad = [], [], []
+    for name, entry in files:
+        try:
+            image = data.decode_image(io.BytesIO(bytes(entry["content"])))
+        except data.BadImageError:
+            bad.append(f"{name}: not a readable image")
+            continue
+        images.append(data.fit_square(image, size))
+        names.append(name)
+    tensor = data.images_to_tensor(images, size=size) if images else torch.empty(0, 3, size, size)
+    return tensor, names, bad
+
+
+def show_predictions(backbone, images: torch.Tensor, names: Sequence[str], k: int = 3):
+    """The pure half of :func:`try_your_images`: each image beside a bar chart of its top-``k``
+    classes (:func:`plotting.prediction_panel`), titled with its file name."""
+    from . import models
+
+    k = min(k, backbone.head.out_features)
+    probs, classes = models.predict_topk(backbone, images, k=k, image_size=images.shape[-1])
+    return plotting.prediction_panel(images, probs, classes, truth=list(names))
+
+
+def try_your_images(backbone, example: torch.Tensor, k: int = 3, size: int | None = None):
+    """A button to upload images (from the browser: on Colab, in JupyterLab) and, for each, the
+    classifier's top-``k`` classes. Draws ``example`` (uint8 images) once when created, so it also
+    runs headless; a file that is not an image gets a line, not an error."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    size = size or backbone.image_size
+    upload = widgets.FileUpload(accept="image/*", multiple=True, description="your images")
+    out = widgets.Output()
+
+    def draw(images, names, bad=()):
+        with out:
+            out.clear_output(wait=True)
+            for line in bad:
+                print(line)
+            if len(images):
+                show_predictions(backbone, images, names, k)
+                plt.show()
+
+    def on_upload(change):
+        draw(*uploaded_images(change["new"], size))
+
+    upload.observe(on_upload, names="value")
+    draw(example, [f"example {i + 1}" for i in range(len(example))])
+    display(widgets.VBox([upload, out]))
+    return upload

@@ -2,6 +2,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import datetime  # noqa: E402
 import math  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -273,4 +274,49 @@ def test_distance_bars_draw_each_set_with_its_interval_and_the_thresholds():
     assert [t.get_text() for t in left.get_yticklabels()] == ["photos", "drawings"]
     assert len(left.patches) == 2 and len(right.patches) == 2
     assert "similar below" in left.get_legend().get_texts()[0].get_text()
+    plt.close(fig)
+
+
+def _png(colour) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_uploaded_files_become_images_and_a_bad_one_a_line():
+    v8 = (
+        {"name": "red.png", "content": memoryview(_png((255, 0, 0)))},
+        {"name": "notes.png", "content": b"not an image"},
+    )
+    images, names, bad = widgets.uploaded_images(v8, size=16)
+    assert images.shape == (1, 3, 16, 16) and images.dtype == torch.uint8 and names == ["red.png"]
+    assert images[0, 0, 8, 8] == 255 and images[0, 0, 0, 0] == 255, "padded with white"
+    assert bad == ["notes.png: not a readable image"]
+    v7 = {"blue.png": {"content": _png((0, 0, 255))}}
+    images, names, bad = widgets.uploaded_images(v7, size=16)
+    assert names == ["blue.png"] and images[0, 2, 8, 8] == 255 and not bad
+
+
+def test_the_upload_widget_draws_the_example_then_each_upload(monkeypatch, lite0):
+    drawn = []
+    monkeypatch.setattr(widgets, "show_predictions", lambda b, x, names, k: drawn.append(names))
+    upload = widgets.try_your_images(lite0, torch.zeros(2, 3, 32, 32, dtype=torch.uint8), size=32)
+    assert drawn == [["example 1", "example 2"]]
+    green = _png((0, 255, 0))
+    entry = {"name": "green.png", "type": "image/png", "size": len(green), "content": green}
+    entry["last_modified"] = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    upload.value = (entry,)  # what the browser sends, as ipywidgets 8 holds it
+    assert drawn[-1] == ["green.png"]
+
+
+def test_show_predictions_names_the_top_classes(lite0):
+    images = torch.full((2, 3, 64, 64), 128, dtype=torch.uint8)
+    fig = widgets.show_predictions(lite0, images, ["a.png", "b.png"], k=3)
+    axes = fig.axes
+    assert len(axes) == 4 and axes[0].get_title() == "a.png"
+    assert len(axes[1].get_yticklabels()) == 3
     plt.close(fig)
