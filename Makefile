@@ -13,7 +13,7 @@ BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup data test test-threads course lab lint format strip clean bench course-times pretrain recompute \
+.PHONY: setup data test test-fast test-threads course lab lint format strip clean bench course-times pretrain recompute \
 	reference claims book test-book runtimes student test-student slides test-slides release
 
 setup: $(STAMP) data
@@ -33,9 +33,18 @@ data:
 		echo "  sudo apt-get install --no-install-recommends $(DEB_PACKAGES)"; \
 		echo "  (the course still runs; lessons that need a missing dataset say so)"; fi
 
-## the tests: helpers unit tests + every notebook in notebooks/ re-run by nbval (quick profile)
+## the tests: the unit tests, then every notebook in notebooks/ re-run by nbval in the quick
+## profile, its grids read from the committed quick reference (a stale reference row fails:
+## `make reference REFERENCE_PROFILE=quick` regenerates it)
 test: setup
-	TL_PROFILE=quick $(PY) -m pytest --nbval-lax --nbval-current-env -q tests notebooks
+	TL_PROFILE=quick $(PY) -m pytest -q tests
+	TL_PROFILE=quick TL_RESULTS=reference TL_STALE_REFERENCE=fail \
+		$(PY) -m pytest --nbval-lax --nbval-current-env -q notebooks
+
+## the fast tier: unit tests only — no notebook run, no browser, none of the slow ones (under
+## two minutes on 2 cores)
+test-fast: setup
+	TL_PROFILE=quick $(PY) -m pytest -q -m "not slow and not notebook and not browser" tests
 
 ## the unit tests (not the notebooks) with one thread: no test may depend on the thread count,
 ## which changes the order of float sums (a few minutes)

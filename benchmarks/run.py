@@ -366,7 +366,7 @@ def bench_linear_head(C: float = 0.1, n: int = 5000) -> None:
             logistic_objective,
         ),
         "linear SVM": (
-            lambda: probes.TorchSVM(C=C).fit(X, y),
+            lambda: probes.NewtonSVM(C=C).fit(X, y),
             lambda: LinearSVC(C=C, dual=True, max_iter=2000).fit(X, y),
             svm_objective,
         ),

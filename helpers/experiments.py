@@ -217,6 +217,11 @@ class NoReference(RuntimeError):
     """``TL_RESULTS=reference`` where no reference run of the active profile exists."""
 
 
+class StaleReference(RuntimeError):
+    """``TL_STALE_REFERENCE=fail`` (``make test``) and a reference row whose code or settings
+    changed: the reference is out of date, and the test says so instead of recomputing."""
+
+
 def reference_profiles() -> list[str]:
     """The profiles the reference runs in :func:`reference_dir` were made in (their files'
     names end in ``-<profile>.jsonl``)."""
@@ -493,6 +498,12 @@ def _use_reference(path: Path, keys: list[str], done: dict, hashes, recompute: b
         found = describe_reference(ref_file) if mine else "reference run: none found"
         _report(f"{path.stem}: {len(mine)} of {len(keys)} rows from the {found}", progress)
     if outdated := sum(k in ref_every and k not in reference for k in keys):
+        if results_source() == "reference" and os.environ.get("TL_STALE_REFERENCE") == "fail":
+            raise StaleReference(
+                f"{ref_file.name}: {outdated} reference rows are stale (the code or settings "
+                f"changed since the reference run): `{REGENERATE} REFERENCE_PROFILE="
+                f"{ref_file.stem.rsplit('-', 1)[-1]}` regenerates them"
+            )
         use = "they are computed here" if results_source() == "reference" else "not compared"
         _report(
             f"{ref_file.name}: {outdated} reference rows are STALE (the code or settings changed "

@@ -71,6 +71,7 @@ def _synthetic_folder(root, per_class=8):
     return root
 
 
+@pytest.mark.slow
 def test_advise_measures_recommends_and_runs_two_strategies(tmp_path, monkeypatch):
     report = advisor.advise(_synthetic_folder(tmp_path / "mine"), progress=False, **RUN)
     net = models.load_backbone("lite0")

@@ -52,6 +52,7 @@ def book(tmp_path_factory):
     return out
 
 
+@pytest.mark.browser
 def test_book_pages_open_cleanly(book):
     from tools import check_book
 
@@ -63,6 +64,7 @@ def test_book_pages_open_cleanly(book):
     assert check_book.check(book) == []
 
 
+@pytest.mark.browser
 def test_book_check_finds_what_is_broken(book, tmp_path):
     from tools import check_book
 

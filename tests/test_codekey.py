@@ -132,6 +132,7 @@ def test_an_object_without_identity_makes_rows_uncacheable():
         assert experiments.code_fingerprint(writes) is None
 
 
+@pytest.mark.slow
 def test_the_key_is_the_same_in_another_process(tmp_path):
     module = tmp_path / "keyed_run.py"
     module.write_text(
@@ -157,6 +158,7 @@ def test_the_key_is_the_same_in_another_process(tmp_path):
     assert keys[0] == keys[1] and len(keys[0]) == 16
 
 
+@pytest.mark.slow
 def test_the_key_does_not_depend_on_where_the_checkout_lies(tmp_path):
     """A fresh clone elsewhere must find the committed reference rows current."""
     run = textwrap.dedent(

@@ -89,6 +89,7 @@ def test_a_solution_without_its_heading_is_refused():
 
 
 @pytest.mark.parametrize("name", ["07_fc_as_conv.ipynb"])
+@pytest.mark.notebook
 def test_student_notebook_runs_up_to_its_first_stub_and_the_check_fails_there(
     name, student, monkeypatch
 ):

@@ -357,6 +357,10 @@ def test_stale_reference_rows_are_reported_and_never_used(tmp_path, monkeypatch,
     assert "3 reference rows are STALE" in out and "make reference" in out
     assert "0 of 4 rows from the reference run: none found" in out
     assert experiments.origin(rows) == "computed on this machine"
+    # make test: a stale reference is a failure that names the command, not a silent recompute
+    monkeypatch.setenv("TL_STALE_REFERENCE", "fail")
+    with pytest.raises(experiments.StaleReference, match="REFERENCE_PROFILE=cpu"):
+        experiments.run_grid(tmp_path / "d" / "grid-cpu.jsonl", edited, cells=cells)
 
 
 def test_a_reference_asked_for_where_its_profile_has_none_stops_with_one_line(

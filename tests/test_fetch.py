@@ -116,6 +116,7 @@ def tuxpaint_deb(tmp_path_factory):
     return files[0]
 
 
+@pytest.mark.slow
 def test_fetch_from_the_real_debian_package(tuxpaint_deb, tmp_data_dir, tmp_path, monkeypatch):
     folder = fetch.fetch("tuxpaint", tuxpaint_deb, progress=False)
     manifest = fetch.read_manifest("tuxpaint")

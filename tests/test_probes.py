@@ -79,12 +79,15 @@ def _svm_objective(model, x, y, C):
 
 
 @pytest.mark.parametrize(
-    "n, d, classes", [(120, 6, 3), (40, 300, 4), (60, 5, 2)], ids=["n>d", "d>n", "two classes"]
+    "n, d, classes",
+    [(120, 6, 3), (50, 30, 3), (40, 300, 4), (60, 5, 2)],
+    ids=["n>2d", "d<n<2d", "d>n", "two classes"],
 )
 def test_svm_probe_reaches_liblinears_optimum(n, d, classes):
-    """The torch SVM minimises liblinear's objective: the same minimum as LinearSVC's primal
-    solver run to a tight tolerance, and the same predictions — with more images than features,
-    with many more features than images (solved in the rows' span) and with two classes."""
+    """The Newton SVM minimises liblinear's objective: the same minimum as LinearSVC's primal
+    solver run to a tight tolerance, and the same predictions — solved through the features
+    (many more images than features) and through the images' Gram matrix (the rest), with two
+    classes too."""
     import numpy as np
     from sklearn.svm import LinearSVC
 
@@ -95,7 +98,7 @@ def test_svm_probe_reaches_liblinears_optimum(n, d, classes):
     for C in (0.01, 1.0):
         ours = probes.make_probe("svm", C, scaler=None).fit(x, y)[-1]
         primal = LinearSVC(C=C, dual=False, tol=1e-10, max_iter=100_000).fit(x, y)
-        assert isinstance(ours, probes.TorchSVM)
+        assert isinstance(ours, probes.NewtonSVM)
         assert _svm_objective(ours, x, y, C) == pytest.approx(
             _svm_objective(primal, x, y, C), rel=1e-4
         )
@@ -202,3 +205,18 @@ def test_nearest_class_mean_and_knn_are_probes_chosen_on_validation():
     x = (xte / xte.norm(dim=1, keepdim=True)).numpy()
     assert (ncm.predict(xte) == (x @ means.T).argmax(1)).all()
     assert probes.fit_probe_cv(xtr, ytr, kind="knn").C in probes.KS
+
+
+@pytest.mark.parametrize("kind", ["logistic", "svm"])
+def test_a_warm_started_sweep_reaches_the_cold_fits_optimum(kind):
+    """fit_probe sweeps C upwards from the previous fit's solution: the chosen C's weights are
+    the ones a fit from zero finds, within the solvers' tolerance."""
+    import numpy as np
+
+    xtr, ytr = _blobs(n=90, d=12, seed=5)
+    result = probes.fit_probe(xtr, ytr, *_blobs(seed=6, d=12), kind=kind, Cs=(0.01, 0.1, 1.0))
+    cold = probes.make_probe(kind, result.C).fit(xtr.numpy(), ytr.numpy())
+    warm = result.pipeline
+    scale = np.abs(cold[-1].coef_).max()
+    assert np.abs(warm[-1].coef_ - cold[-1].coef_).max() < 1e-3 * scale
+    assert (warm.predict(xtr.numpy()) == cold.predict(xtr.numpy())).all()

@@ -13,6 +13,7 @@ from PIL import Image
 from helpers import classifier, data, models, training
 
 SIZE = 96
+pytestmark = pytest.mark.slow  # exports and quantizes networks: seconds each
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,7 @@ def _photos():
     return crops
 
 
+@pytest.mark.slow
 def test_the_distance_grows_with_a_shift_in_contrast_or_colour(lite0):
     x = data.images_to_tensor(_photos(), size=160).float()
     contrast = [((x - x.mean()) * f + x.mean()) for f in (1.0, 0.5, 0.2)]
@@ -74,6 +75,7 @@ def course_distances(lite0, require_dataset_module):
     return out
 
 
+@pytest.mark.slow
 def test_the_course_datasets_fall_on_the_side_of_the_threshold_their_answers_say(
     course_distances,
 ):
@@ -89,6 +91,7 @@ def test_the_course_datasets_fall_on_the_side_of_the_threshold_their_answers_say
     assert abs(np.log(similarity.SIMILAR_BELOW / midway)) < np.log(1.1), (midway, nearest)
 
 
+@pytest.mark.slow
 def test_the_advisor_calls_a_folder_of_real_photographs_similar(tmp_path):
     from PIL import Image
 

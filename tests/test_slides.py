@@ -50,6 +50,7 @@ def test_stale_executions_are_not_used(tmp_path):
     assert not build_slides.current(source, executed)
 
 
+@pytest.mark.browser
 def test_slides_of_07_open_offline_in_chromium(tmp_path):
     """Builds 07's deck and steps through it in headless Chromium. The builder takes 07 as
     already executed (a copy without outputs: the same cells, so it counts as current), which

@@ -22,7 +22,15 @@ import os
 import sys
 
 from tools import execute
-from tools.reference import CLAIMS_JSON, CLAIMS_MD, ROOT, ledger_rows, provenance
+from tools.reference import (
+    CLAIMS_JSON,
+    CLAIMS_MD,
+    ROOT,
+    TEST_PROFILE,
+    evidence,
+    ledger_rows,
+    provenance,
+)
 
 INTRO = """\
 Every verdict notebooks 04–06 and 09 print, computed from the committed reference rows (the
@@ -52,11 +60,12 @@ within one standard error of changing — a re-run may move it.
 
 def run_notebook(stem: str) -> list[dict]:
     """Execute one notebook on its reference rows; its ledger's rows."""
-    files = {n: p for n, p in provenance().items() if p["notebook"] == f"{stem}.ipynb"}
-    profiles = {p["profile"] for p in files.values()}
-    if len(profiles) != 1:
-        raise SystemExit(f"{stem}: reference files of several profiles, or none: {profiles}")
-    os.environ.update(TL_PROFILE=profiles.pop(), TL_RESULTS="reference", MPLBACKEND="Agg")
+    try:
+        files = evidence(f"{stem}.ipynb")
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    profile = next(iter(files.values()))["profile"]
+    os.environ.update(TL_PROFILE=profile, TL_RESULTS="reference", MPLBACKEND="Agg")
     namespace: dict = {"__name__": "__main__"}
     execute.here(ROOT / "notebooks" / f"{stem}.ipynb", namespace, skip_solutions_without_grids=True)
     return ledger_rows(namespace)
@@ -68,6 +77,8 @@ def render(rows: list[dict]) -> str:
 
     lines = ["# Claims ledger", "", INTRO, "## The reference runs", ""]
     for name, p in sorted(provenance().items()):
+        if p["profile"] == TEST_PROFILE:
+            continue
         if any(r["notebook"] == p["notebook"].removesuffix(".ipynb") for r in rows):
             lines.append(
                 f"- `{name}`: {p['profile']} profile, {p['date']}, {p['machine']}, "
@@ -86,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebook stems (default: all with a ledger)")
     args = parser.parse_args(argv)
     stems = args.notebooks or sorted(
-        {p["notebook"].removesuffix(".ipynb") for p in provenance().values()}
+        {
+            p["notebook"].removesuffix(".ipynb")
+            for p in provenance().values()
+            if p["profile"] != TEST_PROFILE
+        }
     )
     kept = json.loads(CLAIMS_JSON.read_text()) if CLAIMS_JSON.is_file() else []
     rows = [r for r in kept if r["notebook"] not in stems]

@@ -88,6 +88,13 @@ def main() -> None:
             sys.exit(f"{nb.name} wrote no results file")
         if not files:
             print("   nothing missing from the reference", flush=True)
+        if not args.missing:  # a grid the notebook no longer runs leaves the reference with it
+            written = {f.name for f in files}
+            for name in [n for n, p in prov["files"].items() if p["notebook"] == nb.name]:
+                if name.endswith(f"-{args.profile}.jsonl") and name not in written:
+                    (reference / name).unlink(missing_ok=True)
+                    del prov["files"][name]
+                    print(f"   {name}: removed (the notebook no longer writes it)", flush=True)
         for file in files:
             rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
             tmp = reference / f".{file.name}.tmp"

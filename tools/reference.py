@@ -27,6 +27,24 @@ def provenance() -> dict:
 
 
 PROVENANCE = provenance()
+# the quick profile's reference serves the tests (nbval reads it); the ledger and the reference
+# test stand on the other one, the course's evidence
+TEST_PROFILE = "quick"
+
+
+def evidence(notebook: str) -> dict:
+    """The reference files of ``notebook`` (``"04_four_scenarios.ipynb"``) behind its claims:
+    every profile but the tests' — one profile, or a clear error."""
+    files = {
+        n: p
+        for n, p in PROVENANCE.items()
+        if p["notebook"] == notebook and p["profile"] != TEST_PROFILE
+    }
+    profiles = {p["profile"] for p in files.values()}
+    if len(profiles) != 1:
+        raise ValueError(f"{notebook}: the evidence is of one profile, found {sorted(profiles)}")
+    return files
+
 
 # Tolerances (data/reference/README.md has the measurements behind them). Rows that only probe
 # fixed features recompute identically on one machine; rows that train diverge with the order
