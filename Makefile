@@ -53,9 +53,10 @@ test-threads: setup
 
 ## the course: execute every notebook with this machine's default profile into build/, with a
 ## progress line per cell and a table of times at the end; the grid notebooks read the committed
-## reference rows (RESULTS=compute: every row computed here, about 50 minutes longer on 2 cores)
+## reference rows (RESULTS=compute: every row computed here, about an hour longer on 2 cores);
+## RECORD=1: a measured run, cold, its times written to benchmarks/course_times.json
 course: setup
-	$(PY) -m tools.run_course --out $(BUILD) $(if $(RESULTS),--results $(RESULTS))
+	$(PY) -m tools.run_course --out $(BUILD) $(if $(RESULTS),--results $(RESULTS)) $(if $(RECORD),--record)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

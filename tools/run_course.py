@@ -18,19 +18,29 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import time
 from pathlib import Path
 
 from helpers import experiments
 from tools import execute
-from tools.timing import ROOT, LoadMeter
+from tools.timing import ROOT, LoadMeter, record, record_course
+
+RECORDED = "cpu-reference"  # the key of a recorded run: cpu profile, grids from the reference
+
+
+def evidence_profile() -> str:
+    """The profile of the reference runs behind the claims (not the tests' quick one)."""
+    found = [p for p in experiments.reference_profiles() if p != "quick"]
+    return found[0] if found else "cpu"
 
 
 def run_one(nb: Path, out: Path, results: str) -> tuple[bool, LoadMeter]:
     env = {"TL_RESULTS": results}
     if results == "reference" and not os.environ.get("TL_PROFILE"):
         # the reference runs' profile, on a GPU machine too: they are the course's evidence
-        env["TL_PROFILE"] = experiments.reference_profiles()[0]
+        env["TL_PROFILE"] = evidence_profile()
     with LoadMeter() as meter:
         done = execute.in_kernel(nb, timeout=86400, progress=True, env=env)
     execute.write(done.nb, out / "notebooks" / nb.name)
@@ -50,13 +60,28 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("TL_RESULTS") or "reference",
         help="where grids take their rows from (default: the committed reference runs)",
     )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="a measured run: start cold (the feature, results and lab caches emptied), then "
+        "write each notebook's time and the course's end-to-end time to "
+        "benchmarks/course_times.json (cpu, grids from the reference; nothing else running)",
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
+    if args.record and (
+        args.results != "reference" or os.environ.get("TL_PROFILE", "cpu") != "cpu"
+    ):
+        print("--record measures the course as make course runs it: cpu, grids from the reference")
+        return 2
     chosen = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if missing := [str(p) for p in chosen if not p.is_file()]:
         print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
-    rows = []
+    if args.record:
+        for kind in ("features", "results", "lab"):
+            shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
+    rows, start = [], time.perf_counter()
     for nb in chosen:
         print(f"== {nb.name} (grid rows: {args.results})", flush=True)
         ok, meter = run_one(nb, args.out, args.results)
@@ -69,9 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| notebook | time | status |\n| --- | --- | --- |")
     for name, seconds, status, note in rows:
         print(f"| {name} | {seconds / 60:.1f} min | {status}{'; ' + note if note else ''} |")
-    print(f"| total | {sum(r[1] for r in rows) / 60:.1f} min | |")
+    wall = time.perf_counter() - start
+    print(f"| total | {sum(r[1] for r in rows) / 60:.1f} min | end to end {wall / 60:.1f} min |")
+    complete = all(r[2] == "ok" for r in rows) and len(rows) == len(chosen)
+    if args.record and complete:
+        if any(r[3] for r in rows):
+            print(
+                "not recorded: other work shared the cores (the times are longer than this "
+                "machine's own)"
+            )
+        else:
+            for name, seconds, _, _ in rows:
+                record(RECORDED, name, seconds, None, cold=True, how="make course RECORD=1")
+            whole = len(chosen) == len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+            if whole:
+                record_course(RECORDED, wall, len(chosen))
+            print("recorded in benchmarks/course_times.json")
     print(f"executed notebooks in {args.out / 'notebooks'}, HTML in {args.out / 'html'}")
-    return 0 if all(r[2] == "ok" for r in rows) and len(rows) == len(chosen) else 1
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":

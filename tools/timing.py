@@ -57,6 +57,26 @@ def record(
     tmp.replace(TIMES)
 
 
+def record_course(key: str, seconds: float, notebooks: int, **extra) -> None:
+    """Merge one end-to-end run of the whole course (``make course RECORD=1``) into
+    ``benchmarks/course_times.json`` under ``course``: its wall time from the first notebook's
+    start to the last one's HTML."""
+    import torch
+
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {"runs": {}}
+    times.setdefault("course", {})[key] = {
+        "seconds": round(seconds, 1),
+        "notebooks": notebooks,
+        "machine": machine(),
+        "date": dt.date.today().isoformat(),
+        "torch": torch.__version__,
+        **extra,
+    }
+    tmp = TIMES.with_suffix(".tmp")
+    tmp.write_text(json.dumps(times, indent=1) + "\n")
+    tmp.replace(TIMES)
+
+
 SHARED_LIMIT = 0.10  # other work above this share of the cores marks a measurement shared
 
 
