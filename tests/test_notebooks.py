@@ -295,3 +295,38 @@ def test_runtimes_come_from_one_measured_file():
 
     problems = runtimes.sync(write=False)
     assert not problems, "out of date (run `make runtimes`):\n" + "\n".join(problems)
+
+
+def test_the_in_process_executor_runs_the_lesson_and_the_solutions_it_is_asked_for(tmp_path):
+    import nbformat
+
+    from tools import execute
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell
+    nb.cells = [
+        cell("ran = ['lesson']"),
+        cell("ran.append('solution without a grid')", metadata={"tags": ["solution"]}),
+        cell("ran.append('its check')", metadata={"tags": ["check"]}),
+        cell(
+            "run_grid = None\nran.append('solution with a grid')  # run_grid(",
+            metadata={"tags": ["solution"]},
+        ),
+        cell("ran.append('after')"),
+    ]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    runs = {}
+    for how in ({}, {"skip_solutions_without_grids": True}, {"lesson_only": True}):
+        namespace: dict = {}
+        execute.here(path, namespace, **how)
+        runs[tuple(how)] = namespace["ran"]
+    assert runs[()] == [
+        "lesson",
+        "solution without a grid",
+        "its check",
+        "solution with a grid",
+        "after",
+    ]
+    assert runs[("skip_solutions_without_grids",)] == ["lesson", "solution with a grid", "after"]
+    assert runs[("lesson_only",)] == ["lesson"]

@@ -172,12 +172,20 @@ def write(nb, target: Path) -> Path:
     return target
 
 
-def here(path: Path, namespace: dict, *, skip_solutions_without_grids: bool = False) -> None:
+def here(
+    path: Path,
+    namespace: dict,
+    *,
+    skip_solutions_without_grids: bool = False,
+    lesson_only: bool = False,
+) -> None:
     """Run a notebook's code cells in ``namespace``, as a kernel would (sources kept in
     ``linecache`` for ``inspect``, so that code keys see what a kernel sees); figures closed
     after each cell. ``skip_solutions_without_grids``: leave out the solutions of exercises that
     run no grid, with their checks (the claims ledger and the reference test run only what
-    their rows come from)."""
+    their rows come from). ``lesson_only``: stop at the first solution (the lesson's ledger is
+    complete by then; ``tools.stability`` moves seeds an exercise would pair with the
+    reference's)."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     transform = TransformerManager().transform_cell
@@ -185,6 +193,8 @@ def here(path: Path, namespace: dict, *, skip_solutions_without_grids: bool = Fa
     skipped = False
     for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         tags = set(cell.metadata.get("tags", []))
+        if lesson_only and "solution" in tags:
+            break
         if skip_solutions_without_grids and "solution" in tags:
             skipped = "run_grid(" not in cell.source
         if skipped and tags & {"solution", "check"}:

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(TL_PROFILE=profile, TL_RESULTS="reference", MPLBACKEND="Agg")
     experiments.run_grid = shifted_grids(stem, set(args.grids), args.offset)
     namespace: dict = {"__name__": "__main__"}
-    execute.here(ROOT / "notebooks" / f"{stem}.ipynb", namespace, skip_solutions_without_grids=True)
+    execute.here(ROOT / "notebooks" / f"{stem}.ipynb", namespace, lesson_only=True)
     now = ledger_rows(namespace)
     committed = [r for r in json.loads(CLAIMS_JSON.read_text()) if r["notebook"] == stem]
     if len(now) != len(committed):
