@@ -32,6 +32,25 @@ def where(entry: dict) -> str:
     return f"{cores[0].split()[0]}-core CPU" if cores else parts[0]
 
 
+def _grid_free(name: str) -> bool:
+    """Whether the notebook reads no reference rows (it has no results grid): then a recorded
+    ``make course`` run of it is a cold ``cpu`` run like any other."""
+    from tools.reference import PROVENANCE
+
+    return all(entry["notebook"] != name for entry in PROVENANCE.values())
+
+
+def _cpu(name: str, runs: dict) -> tuple[dict | None, dict | None]:
+    """The notebook's ``cpu`` time and its time with the grids read from the reference; for a
+    notebook without grids the two are one measurement, the newer of them."""
+    cpu, ref = runs.get("cpu", {}).get(name), runs.get(REFERENCE, {}).get(name)
+    if ref is not None and _grid_free(name):
+        if cpu is None or ref["date"] >= cpu["date"]:
+            cpu = {**ref, "peak_gib": (cpu or {}).get("peak_gib")}
+        return cpu, None
+    return cpu, ref
+
+
 def minutes(entry: dict | None) -> str:
     return "–" if entry is None else f"{entry['seconds'] / 60:.1f} min"
 
@@ -39,14 +58,14 @@ def minutes(entry: dict | None) -> str:
 def header(name: str, runs: dict) -> str:
     """The notebook's **Runtime** line."""
     parts = []
+    cpu, ref = _cpu(name, runs)
     for profile in PROFILES:
-        e = runs.get(profile, {}).get(name)
+        e = cpu if profile == "cpu" else runs.get(profile, {}).get(name)
         parts.append(
             f"`{profile}` not yet measured"
             if e is None
             else f"`{profile}` {minutes(e)} ({where(e)})"
         )
-    ref = runs.get(REFERENCE, {}).get(name)
     if ref is not None:
         parts[1] += f", {minutes(ref)} with `TL_RESULTS=reference`"
     return (
@@ -57,12 +76,12 @@ def header(name: str, runs: dict) -> str:
 
 def readme_cells(name: str, runs: dict) -> tuple[str, str]:
     """The course map's runtime and peak-memory cells."""
-    found = [runs.get(p, {}).get(name) for p in PROFILES]
+    cpu, ref = _cpu(name, runs)
+    found = [cpu if p == "cpu" else runs.get(p, {}).get(name) for p in PROFILES]
     text = " / ".join("–" if e is None else f"{e['seconds'] / 60:.1f}" for e in found) + " min"
-    ref = runs.get(REFERENCE, {}).get(name)
     if ref is not None:
         text += f" (`cpu` from reference: {ref['seconds'] / 60:.1f})"
-    memory = [runs.get(p, {}).get(name) for p in ("quick", "cpu")]
+    memory = [runs.get("quick", {}).get(name), cpu]
     mem = " / ".join(
         "–" if e is None or e.get("peak_gib") is None else f"{e['peak_gib']:.1f}" for e in memory
     )
@@ -87,7 +106,7 @@ def course_total(runs: dict, course: dict | None = None) -> str:
     summed from the map."""
     names = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     quick = [runs.get("quick", {}).get(n) for n in names]
-    cpu = [runs.get("cpu", {}).get(n) for n in names]
+    cpu = [_cpu(n, runs)[0] for n in names]
     ref = [runs.get(REFERENCE, {}).get(n) or c for n, c in zip(names, cpu)]
     whole = (course or {}).get(REFERENCE)
     if whole and whole["notebooks"] == len(names):
