@@ -121,7 +121,8 @@ def test_bad_input_gives_one_clear_line_and_a_nonzero_exit(kept, exported, tmp_p
     bare = tmp_path / "bare.pt"
     torch.save(models.load_backbone("labcnn", weights=None).model.state_dict(), bare)
     other = tmp_path / "other.onnx"
-    torch.onnx.export(torch.nn.Linear(3, 2), (torch.zeros(1, 3),), other, verbose=False)
+    linear = torch.nn.Linear(3, 2).eval()
+    torch.onnx.export(linear, (torch.zeros(1, 3),), other, verbose=False)
     cases = {
         "missing model": (tmp_path / "nowhere.pt", folder, "no classifier file"),
         "missing image": (exported, tmp_path / "nowhere.png", "no image file or folder"),
