@@ -17,10 +17,9 @@ map's ``cpu`` times once came out three to four times too long.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
-from tools.timing import ROOT, measure, record
+from tools.timing import ROOT, empty_caches, measure, record
 
 
 def main() -> None:
@@ -58,8 +57,7 @@ def main() -> None:
         cells = []
         for profile in args.profiles:
             if args.cold:
-                for kind in ("features", "results", "lab"):
-                    shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
+                empty_caches()
             seconds, gib, code, load = measure(nb, profile, args.keep, args.results)
             totals[profile] += seconds
             status = "" if code == 0 else " (FAILED)"

@@ -467,7 +467,13 @@ def predict_onnx(
     path: str | Path, source: str | Path | torch.Tensor, k: int = 3
 ) -> list[Prediction]:
     """:func:`predict` with an exported model (:func:`export_onnx`), through onnxruntime."""
-    contract = onnx_contract(path)
+    return _predict_contract(onnx_contract(path), source, k)
+
+
+def _predict_contract(
+    contract: dict, source: str | Path | torch.Tensor, k: int
+) -> list[Prediction]:
+    """The top ``k`` classes of every image of ``source``, from a loaded :func:`onnx_contract`."""
     images, names = _images(source, contract["image_size"])
     probs = onnx_probabilities(contract["session"], images)
     top = probs.topk(min(k, probs.shape[1]), dim=1)
@@ -493,10 +499,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("-k", type=int, default=3, help="classes per image (default 3)")
     args = parser.parse_args(argv)
     try:
-        onnx = args.model.suffix == ".onnx"
-        kept = None if onnx else load_classifier(args.model)
+        onnx = args.model.suffix == ".onnx"  # the model is loaded once, for every path
+        kept = onnx_contract(args.model) if onnx else load_classifier(args.model)
         for path in args.paths:
-            found = predict_onnx(args.model, path, args.k) if onnx else predict(kept, path, args.k)
+            if onnx:
+                found = _predict_contract(kept, path, args.k)
+            else:
+                found = predict(kept, path, args.k)
             for prediction in found:
                 print(prediction if len(args.paths) == 1 else f"{path}/{prediction}")
     except (FileNotFoundError, ClassifierFileError, data.BadImageError, ValueError) as err:

@@ -31,7 +31,7 @@ import nbformat
 
 from tools import execute as executor
 from tools.pages import BADGE_SVG, BADGE_URL, course_map, errors_in, execute
-from tools.timing import ROOT, LoadMeter, record
+from tools.timing import ROOT, LoadMeter, empty_caches, record
 
 WIDGET_PACKAGES = ("@jupyter-widgets/html-manager@1", "requirejs@2")
 
@@ -180,8 +180,7 @@ def main() -> None:
         path = path if path.is_absolute() else Path.cwd() / path
         print(f"== {path.name} ({args.profile})", flush=True)
         if args.cold:
-            for kind in ("features", "results", "lab"):
-                shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
+            empty_caches()
         with LoadMeter() as meter:
             try:
                 nb, seconds = execute(path, args.profile, args.timeout)

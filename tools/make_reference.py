@@ -29,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.timing import ROOT, machine, measure, record
+from tools.timing import ROOT, empty_caches, machine, measure, record
 
 DEFAULT = [
     "03_fine_tuning",
@@ -72,8 +72,7 @@ def main() -> None:
         nb = ROOT / "notebooks" / f"{Path(name).stem}.ipynb"
         if not nb.is_file():
             sys.exit(f"no notebook {nb.relative_to(ROOT)}")
-        for kind in ("features", "results", "lab"):
-            shutil.rmtree(cache / kind, ignore_errors=True)
+        empty_caches()
         os.environ["TL_RESULTS"] = "reference" if args.missing else "compute"
         print(f"== {nb.name} ({args.profile}, cold)", flush=True)
         seconds, gib, code, load = measure(nb, args.profile, ROOT / "build" / "reference")

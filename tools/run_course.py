@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from helpers import experiments
 from tools import execute
-from tools.timing import ROOT, LoadMeter, record, record_course
+from tools.reference import TEST_PROFILE
+from tools.timing import ROOT, LoadMeter, empty_caches, record, record_course
 
 RECORDED = "cpu-reference"  # the key of a recorded run: cpu profile, grids from the reference
 
 
 def evidence_profile() -> str:
     """The profile of the reference runs behind the claims (not the tests' quick one)."""
-    found = [p for p in experiments.reference_profiles() if p != "quick"]
+    found = [p for p in experiments.reference_profiles() if p != TEST_PROFILE]
     return found[0] if found else "cpu"
 
 
@@ -79,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     if args.record:
-        for kind in ("features", "results", "lab"):
-            shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
+        empty_caches()
     rows, start = [], time.perf_counter()
     for nb in chosen:
         print(f"== {nb.name} (grid rows: {args.results})", flush=True)

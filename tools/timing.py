@@ -26,6 +26,26 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMES = ROOT / "benchmarks" / "course_times.json"
 
 
+def empty_caches() -> None:
+    """Start cold: remove the cached features, results and lab networks under ``data/cache``
+    (what a measured run must not find from an earlier one)."""
+    import shutil
+
+    for kind in ("features", "results", "lab"):
+        shutil.rmtree(ROOT / "data" / "cache" / kind, ignore_errors=True)
+
+
+def _read_times() -> dict:
+    return json.loads(TIMES.read_text()) if TIMES.exists() else {"runs": {}}
+
+
+def _write_times(times: dict) -> None:
+    """Write ``benchmarks/course_times.json`` atomically."""
+    tmp = TIMES.with_suffix(".tmp")
+    tmp.write_text(json.dumps(times, indent=1) + "\n")
+    tmp.replace(TIMES)
+
+
 def machine() -> str:
     """``<CPU model>, <n> cores`` (and the GPU, if any): where a time was measured."""
     from helpers import config
@@ -42,7 +62,7 @@ def record(
     """
     import torch
 
-    times = json.loads(TIMES.read_text()) if TIMES.exists() else {"runs": {}}
+    times = _read_times()
     times["runs"].setdefault(profile, {})[notebook] = {
         "seconds": round(seconds, 1),
         "peak_gib": None if gib is None else round(gib, 2),
@@ -52,9 +72,7 @@ def record(
         **extra,
     }
     times["runs"] = {p: dict(sorted(v.items())) for p, v in sorted(times["runs"].items())}
-    tmp = TIMES.with_suffix(".tmp")
-    tmp.write_text(json.dumps(times, indent=1) + "\n")
-    tmp.replace(TIMES)
+    _write_times(times)
 
 
 def record_course(key: str, seconds: float, notebooks: int, **extra) -> None:
@@ -63,7 +81,7 @@ def record_course(key: str, seconds: float, notebooks: int, **extra) -> None:
     start to the last one's HTML."""
     import torch
 
-    times = json.loads(TIMES.read_text()) if TIMES.exists() else {"runs": {}}
+    times = _read_times()
     times.setdefault("course", {})[key] = {
         "seconds": round(seconds, 1),
         "notebooks": notebooks,
@@ -72,9 +90,7 @@ def record_course(key: str, seconds: float, notebooks: int, **extra) -> None:
         "torch": torch.__version__,
         **extra,
     }
-    tmp = TIMES.with_suffix(".tmp")
-    tmp.write_text(json.dumps(times, indent=1) + "\n")
-    tmp.replace(TIMES)
+    _write_times(times)
 
 
 SHARED_LIMIT = 0.10  # other work above this share of the cores marks a measurement shared
